@@ -1,0 +1,36 @@
+//! Backend selection and the pretrained weights location.
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use graft_model::WeightMap;
+
+pub fn device(name: &str) -> Result<Device, String> {
+    match name {
+        "flex" | "cpu" => Ok(Device::flex()),
+        // wgpu picks the platform's graphics API: Vulkan (Mesa lavapipe on a GPU-less Linux box).
+        "wgpu" => Ok(Device::wgpu(Default::default())),
+        other => Err(format!("unknown backend `{other}` (flex | wgpu)")),
+    }
+}
+
+/// `--weights`, else `$GRAFT_WEIGHTS`, else the file the setup script converts.
+pub fn weights_path(flag: Option<String>) -> PathBuf {
+    flag.or_else(|| std::env::var("GRAFT_WEIGHTS").ok())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("static/weights/mobilenet_v2.safetensors"))
+}
+
+pub fn load_pretrained(path: &PathBuf) -> Result<WeightMap, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read weights {}: {e} (run scripts/setup.sh first)", path.display()))?;
+    WeightMap::from_safetensors_bytes(bytes).map_err(|e| e.to_string())
+}
+
+/// Peak resident memory of this process (Linux), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -1,0 +1,182 @@
+//! MobileNetV2 building blocks with torchvision parameter names.
+
+use burn::module::{Module, Param, RunningState};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor};
+
+use crate::weights::{NamedTensor, WeightError, WeightMap};
+
+/// Conv2d (no bias) + BatchNorm, optionally followed by ReLU6.
+///
+/// BatchNorm always normalises with its running (ImageNet) statistics, in every training mode:
+/// with the small batches of a browser fine-tune, batch statistics are noisy and would drift the
+/// pretrained features; its affine γ/β still learn when the backbone is trainable.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+    pub relu6: bool,
+}
+
+/// Shape of one convolution: channels in/out, kernel, stride, groups.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    pub c_in: usize,
+    pub c_out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub groups: usize,
+    pub relu6: bool,
+}
+
+impl ConvSpec {
+    fn weight_shape(&self) -> [usize; 4] {
+        [self.c_out, self.c_in / self.groups, self.kernel, self.kernel]
+    }
+}
+
+impl ConvBn {
+    fn config(spec: ConvSpec) -> Conv2dConfig {
+        let pad = (spec.kernel - 1) / 2;
+        Conv2dConfig::new([spec.c_in, spec.c_out], [spec.kernel, spec.kernel])
+            .with_stride([spec.stride, spec.stride])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_groups(spec.groups)
+            .with_bias(false)
+    }
+
+    /// Builds the layer from `{conv_name}.weight` and `{bn_name}.{weight,bias,running_*}`.
+    pub fn load(
+        spec: ConvSpec,
+        conv_name: &str,
+        bn_name: &str,
+        weights: &WeightMap,
+        device: &Device,
+    ) -> Result<Self, WeightError> {
+        let mut conv = Self::config(spec).init(device);
+        conv.weight =
+            Param::from_tensor(weights.tensor(&format!("{conv_name}.weight"), spec.weight_shape(), device)?);
+        let c = [spec.c_out];
+        let mut bn = BatchNormConfig::new(spec.c_out).with_epsilon(1e-5).init(device);
+        bn.gamma = Param::from_tensor(weights.tensor(&format!("{bn_name}.weight"), c, device)?);
+        bn.beta = Param::from_tensor(weights.tensor(&format!("{bn_name}.bias"), c, device)?);
+        bn.running_mean = RunningState::new(weights.tensor(&format!("{bn_name}.running_mean"), c, device)?);
+        bn.running_var = RunningState::new(weights.tensor(&format!("{bn_name}.running_var"), c, device)?);
+        Ok(Self { conv, bn, relu6: spec.relu6 })
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.conv.forward(x);
+        let device = x.device();
+        let x = burn::tensor::module::batch_norm(
+            x,
+            self.bn.gamma.val(),
+            self.bn.beta.val(),
+            self.bn.running_mean.value().to_device(&device),
+            self.bn.running_var.value().to_device(&device),
+            self.bn.epsilon,
+        );
+        if self.relu6 {
+            x.clamp(0.0, 6.0)
+        } else {
+            x
+        }
+    }
+
+    pub fn export(&self, conv_name: &str, bn_name: &str, out: &mut Vec<NamedTensor>) {
+        out.push(NamedTensor::new(format!("{conv_name}.weight"), self.conv.weight.val()));
+        out.push(NamedTensor::new(format!("{bn_name}.weight"), self.bn.gamma.val()));
+        out.push(NamedTensor::new(format!("{bn_name}.bias"), self.bn.beta.val()));
+        out.push(NamedTensor::new(format!("{bn_name}.running_mean"), self.bn.running_mean.value()));
+        out.push(NamedTensor::new(format!("{bn_name}.running_var"), self.bn.running_var.value()));
+    }
+}
+
+/// A conv+BN pair named the torchvision way: a `Conv2dNormActivation` is `{p}.0` / `{p}.1`;
+/// the final linear projection of a block is `{p}.conv.K` / `{p}.conv.K+1`.
+#[derive(Debug, Clone)]
+pub struct LayerNames {
+    pub conv: String,
+    pub bn: String,
+}
+
+impl LayerNames {
+    pub fn norm_activation(prefix: &str) -> Self {
+        Self { conv: format!("{prefix}.0"), bn: format!("{prefix}.1") }
+    }
+
+    pub fn split(prefix: &str, conv_index: usize) -> Self {
+        Self { conv: format!("{prefix}.{conv_index}"), bn: format!("{prefix}.{}", conv_index + 1) }
+    }
+}
+
+/// MobileNetV2 inverted residual: optional 1x1 expansion, 3x3 depthwise, 1x1 linear projection.
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    pub layers: Vec<ConvBn>,
+    pub residual: bool,
+}
+
+impl InvertedResidual {
+    fn specs(c_in: usize, c_out: usize, stride: usize, expand: usize) -> Vec<ConvSpec> {
+        let hidden = c_in * expand;
+        let mut specs = Vec::new();
+        if expand != 1 {
+            specs.push(ConvSpec { c_in, c_out: hidden, kernel: 1, stride: 1, groups: 1, relu6: true });
+        }
+        specs.push(ConvSpec { c_in: hidden, c_out: hidden, kernel: 3, stride, groups: hidden, relu6: true });
+        specs.push(ConvSpec { c_in: hidden, c_out, kernel: 1, stride: 1, groups: 1, relu6: false });
+        specs
+    }
+
+    /// torchvision names: each activated conv is `{p}.conv.i.{0,1}`; the projection is
+    /// `{p}.conv.k` with its BatchNorm at `{p}.conv.k+1`.
+    fn names(prefix: &str, count: usize) -> Vec<LayerNames> {
+        let conv = format!("{prefix}.conv");
+        (0..count)
+            .map(|i| {
+                if i + 1 < count {
+                    LayerNames::norm_activation(&format!("{conv}.{i}"))
+                } else {
+                    LayerNames::split(&conv, i)
+                }
+            })
+            .collect()
+    }
+
+    pub fn load(
+        (c_in, c_out, stride, expand): (usize, usize, usize, usize),
+        prefix: &str,
+        weights: &WeightMap,
+        device: &Device,
+    ) -> Result<Self, WeightError> {
+        let specs = Self::specs(c_in, c_out, stride, expand);
+        let names = Self::names(prefix, specs.len());
+        let layers = specs
+            .into_iter()
+            .zip(&names)
+            .map(|(spec, n)| ConvBn::load(spec, &n.conv, &n.bn, weights, device))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { layers, residual: stride == 1 && c_in == c_out })
+    }
+
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let mut x = input.clone();
+        for layer in &self.layers {
+            x = layer.forward(x);
+        }
+        if self.residual {
+            x + input
+        } else {
+            x
+        }
+    }
+
+    pub fn export(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
+        let names = Self::names(prefix, self.layers.len());
+        for (layer, n) in self.layers.iter().zip(&names) {
+            layer.export(&n.conv, &n.bn, out);
+        }
+    }
+}

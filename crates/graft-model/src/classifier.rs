@@ -1,0 +1,52 @@
+//! Backbone + head: the model a user trains, exports and predicts with.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use crate::head::{Head, HeadKind, HeadSpec};
+use crate::mobilenet::MobileNetV2;
+use crate::weights::{NamedTensor, WeightError, WeightMap};
+
+#[derive(Module, Debug)]
+pub struct ImageClassifier {
+    pub backbone: MobileNetV2,
+    pub head: Head,
+}
+
+impl ImageClassifier {
+    /// Pretrained backbone with a new head built from `spec` (the ImageNet head is dropped unless
+    /// the spec asks to keep or stack on it).
+    pub fn from_pretrained(pretrained: &WeightMap, spec: &HeadSpec, device: &Device) -> Result<Self, WeightError> {
+        Ok(Self { backbone: MobileNetV2::load(pretrained, device)?, head: Head::new(spec, pretrained, device)? })
+    }
+
+    /// A model exported by graft (backbone and trained head both from `weights`).
+    pub fn from_export(
+        weights: &WeightMap,
+        kind: &HeadKind,
+        num_classes: usize,
+        device: &Device,
+    ) -> Result<Self, WeightError> {
+        Ok(Self {
+            backbone: MobileNetV2::load(weights, device)?,
+            head: Head::load(kind, num_classes, weights, device)?,
+        })
+    }
+
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.backbone.forward(images))
+    }
+
+    /// Every parameter and BatchNorm statistic under its torchvision name.
+    pub fn named_tensors(&self) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        self.backbone.export(&mut out);
+        self.head.export(&mut out);
+        out
+    }
+
+    /// Reads the whole model back to the host (async: safe on WebGPU).
+    pub async fn to_weight_map(&self) -> Result<WeightMap, WeightError> {
+        NamedTensor::read_all(self.named_tensors()).await
+    }
+}

@@ -1,0 +1,28 @@
+//! MobileNetV2 backbone, replaceable classifier heads and torchvision-named weights.
+//!
+//! Parameter names follow torchvision (`features.N...`, `classifier.1`) so that the backbone loads
+//! from the official checkpoint and exported weights load back into PyTorch.
+
+mod blocks;
+mod classifier;
+mod head;
+mod mobilenet;
+mod weights;
+
+pub use classifier::ImageClassifier;
+pub use head::{Head, HeadKind, HeadSpec};
+pub use mobilenet::{MobileNetV2, FEATURE_DIM, IMAGENET_CLASSES};
+pub use weights::{NamedTensor, WeightError, WeightMap};
+
+/// ImageNet class names, in the order of the 1000 logits of the pretrained classifier.
+pub fn imagenet_labels() -> Vec<&'static str> {
+    include_str!("imagenet_labels.txt").lines().collect()
+}
+
+/// The ImageNet row of every class name (case-insensitive, `_`/`-` read as spaces), or `None`
+/// if any class is not an ImageNet class: the condition for offering "keep the head".
+pub fn imagenet_rows_for(classes: &[String]) -> Option<Vec<usize>> {
+    let labels = imagenet_labels();
+    let norm = |s: &str| s.trim().to_lowercase().replace(['_', '-'], " ");
+    classes.iter().map(|c| labels.iter().position(|l| norm(l) == norm(c))).collect()
+}

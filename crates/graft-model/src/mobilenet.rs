@@ -1,0 +1,80 @@
+//! The MobileNetV2 feature extractor (torchvision `features`, 19 layers, 1280-d pooled output).
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use crate::blocks::{ConvBn, ConvSpec, InvertedResidual, LayerNames};
+use crate::weights::{NamedTensor, WeightError, WeightMap};
+
+/// Width of the pooled feature vector fed to the classifier.
+pub const FEATURE_DIM: usize = 1280;
+/// Number of logits of the pretrained ImageNet classifier.
+pub const IMAGENET_CLASSES: usize = 1000;
+
+/// (expansion t, output channels c, repeats n, first stride s), as in the MobileNetV2 paper.
+const INVERTED_RESIDUAL_SETTINGS: [(usize, usize, usize, usize); 7] =
+    [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+
+/// Index of the last `features.N` layer (the 1x1 conv to 1280 channels).
+pub const LAST_FEATURE_INDEX: usize = 18;
+
+#[derive(Module, Debug)]
+pub struct MobileNetV2 {
+    /// `features.0`: 3x3 stride-2 conv, 3 → 32 channels.
+    pub stem: ConvBn,
+    /// `features.1` ..= `features.17`.
+    pub blocks: Vec<InvertedResidual>,
+    /// `features.18`: 1x1 conv, 320 → 1280 channels.
+    pub last: ConvBn,
+}
+
+impl MobileNetV2 {
+    /// Builds the backbone from torchvision-named weights (`features.*`); other names are ignored.
+    pub fn load(weights: &WeightMap, device: &Device) -> Result<Self, WeightError> {
+        let stem_spec = ConvSpec { c_in: 3, c_out: 32, kernel: 3, stride: 2, groups: 1, relu6: true };
+        let stem_names = LayerNames::norm_activation("features.0");
+        let stem = ConvBn::load(stem_spec, &stem_names.conv, &stem_names.bn, weights, device)?;
+
+        let mut blocks = Vec::new();
+        let mut c_in = 32;
+        for (t, c, n, s) in INVERTED_RESIDUAL_SETTINGS {
+            for i in 0..n {
+                let stride = if i == 0 { s } else { 1 };
+                let prefix = format!("features.{}", blocks.len() + 1);
+                blocks.push(InvertedResidual::load((c_in, c, stride, t), &prefix, weights, device)?);
+                c_in = c;
+            }
+        }
+
+        let last_spec = ConvSpec { c_in, c_out: FEATURE_DIM, kernel: 1, stride: 1, groups: 1, relu6: true };
+        let last_names = LayerNames::norm_activation(&format!("features.{LAST_FEATURE_INDEX}"));
+        let last = ConvBn::load(last_spec, &last_names.conv, &last_names.bn, weights, device)?;
+        Ok(Self { stem, blocks, last })
+    }
+
+    /// Images `[N, 3, H, W]` (normalised) → pooled features `[N, 1280]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = self.stem.forward(images);
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let x = self.last.forward(x);
+        // Global average pool over H and W.
+        x.mean_dim(3).mean_dim(2).flatten(1, 3)
+    }
+
+    pub fn export(&self, out: &mut Vec<NamedTensor>) {
+        let stem = LayerNames::norm_activation("features.0");
+        self.stem.export(&stem.conv, &stem.bn, out);
+        for (i, block) in self.blocks.iter().enumerate() {
+            block.export(&format!("features.{}", i + 1), out);
+        }
+        let last = LayerNames::norm_activation(&format!("features.{LAST_FEATURE_INDEX}"));
+        self.last.export(&last.conv, &last.bn, out);
+    }
+
+    /// Number of `features.N` layers (stem + blocks + last), for per-layer learning rates.
+    pub fn num_layers(&self) -> usize {
+        self.blocks.len() + 2
+    }
+}

@@ -1,0 +1,130 @@
+//! The port is exact: logits equal PyTorch's on a fixed input, and a real photo gets a sensible
+//! ImageNet top-1. Reference values come from scripts/make_reference.py (torch + torchvision).
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier, WeightMap, IMAGENET_CLASSES};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn pretrained() -> WeightMap {
+    let path = repo().join("static/weights/mobilenet_v2.safetensors");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()));
+    WeightMap::from_safetensors_bytes(bytes).expect("weights parse")
+}
+
+fn imagenet_model(device: &Device) -> ImageClassifier {
+    let spec = HeadSpec {
+        kind: HeadKind::KeepImagenet { rows: (0..IMAGENET_CLASSES).collect() },
+        num_classes: IMAGENET_CLASSES,
+        seed: 0,
+    };
+    ImageClassifier::from_pretrained(&pretrained(), &spec, device).expect("model builds")
+}
+
+fn reference() -> serde_json::Value {
+    let text = std::fs::read_to_string(repo().join("crates/graft-model/tests/data/reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Same formula as scripts/make_reference.py.
+fn fixed_input(n: usize, size: usize) -> Vec<f32> {
+    let mut x = Vec::with_capacity(n * 3 * size * size);
+    for b in 0..n {
+        for c in 0..3 {
+            for h in 0..size {
+                for w in 0..size {
+                    let v = 2.0
+                        * (0.05 * ((h + 1) * (c + 1)) as f64 + 0.03 * (w * (b + 1)) as f64).sin()
+                        * (0.02 * (w + b) as f64).cos();
+                    x.push(v as f32);
+                }
+            }
+        }
+    }
+    x
+}
+
+#[test]
+fn logits_match_pytorch_on_fixed_input() {
+    let device = Device::flex();
+    let model = imagenet_model(&device);
+    let x = Tensor::<4>::from_data(TensorData::new(fixed_input(2, 224), [2, 3, 224, 224]), &device);
+    let logits: Vec<f32> = model.forward(x).into_data().try_into_vec().unwrap();
+    let reference = reference();
+    let expected: Vec<f32> = reference["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32))
+        .collect();
+    assert_eq!(logits.len(), expected.len());
+    let max_err = logits.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    println!("max |logit diff| vs PyTorch: {max_err:e}");
+    assert!(max_err < 1e-3, "max abs logit error {max_err}");
+}
+
+#[test]
+fn real_photo_gets_sensible_imagenet_top1() {
+    let device = Device::flex();
+    let model = imagenet_model(&device);
+    let reference = reference();
+    let photo = repo().join(reference["photo"]["file"].as_str().unwrap());
+    let bytes =
+        std::fs::read(&photo).unwrap_or_else(|e| panic!("{}: {e}; run scripts/fetch-photos.sh", photo.display()));
+    let image = graft_data::decode_image(&bytes).unwrap();
+    let pre = graft_data::Preprocess::imagenet(224);
+    let x = Tensor::<4>::from_data(TensorData::new(pre.eval(&pre.prepare(&image)), [1, 3, 224, 224]), &device);
+    let logits: Vec<f32> = model.forward(x).into_data().try_into_vec().unwrap();
+    let mut ranked: Vec<usize> = (0..logits.len()).collect();
+    ranked.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    let labels = imagenet_labels();
+    let torch_top1 = reference["photo"]["top5"][0].as_u64().unwrap() as usize;
+    println!("top-5: {:?}", ranked[..5].iter().map(|&i| labels[i]).collect::<Vec<_>>());
+    assert_eq!(labels[ranked[0]], "banana");
+    assert_eq!(ranked[0], torch_top1);
+}
+
+#[test]
+fn replaced_head_is_fresh_and_sized_to_user_classes() {
+    let device = Device::flex();
+    let weights = pretrained();
+    let spec = HeadSpec { kind: HeadKind::Replace, num_classes: 3, seed: 1 };
+    let model = ImageClassifier::from_pretrained(&weights, &spec, &device).unwrap();
+    let named = model.named_tensors();
+    let head: Vec<_> = named.iter().filter(|t| t.name.starts_with("classifier")).collect();
+    assert_eq!(head.len(), 2);
+    assert_eq!(head[0].name, "classifier.1.weight");
+    assert_eq!(head[0].shape, vec![3, 1280]);
+    assert!(named.iter().all(|t| t.shape != vec![1000, 1280]), "the ImageNet head is gone");
+    // Backbone tensors are the pretrained ones, under the same torchvision names.
+    let backbone: Vec<_> = named.into_iter().filter(|t| t.name.starts_with("features")).collect();
+    assert_eq!(backbone.len(), weights.len() - 2);
+    let loaded = futures::executor::block_on(graft_model::NamedTensor::read_all(backbone)).unwrap();
+    for name in loaded.names() {
+        let shape = loaded.shape(name).unwrap();
+        assert_eq!(loaded.values(name, shape).unwrap(), weights.values(name, shape).unwrap(), "{name}");
+    }
+    // The new head starts near zero (torchvision init: N(0, 0.01), zero bias).
+    let w: Vec<f32> = model.head.linear.weight.val().into_data().try_into_vec().unwrap();
+    let std = (w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32).sqrt();
+    assert!((0.005..0.02).contains(&std), "head init std {std}");
+}
+
+#[test]
+fn stacked_experiment_keeps_old_head_under_new_layer() {
+    let device = Device::flex();
+    let spec = HeadSpec { kind: HeadKind::Stacked, num_classes: 3, seed: 1 };
+    let model = ImageClassifier::from_pretrained(&pretrained(), &spec, &device).unwrap();
+    let shapes: Vec<(String, Vec<usize>)> = model
+        .named_tensors()
+        .into_iter()
+        .filter(|t| t.name.starts_with("classifier"))
+        .map(|t| (t.name, t.shape))
+        .collect();
+    assert_eq!(shapes[0], ("classifier.1.weight".to_string(), vec![1000, 1280]));
+    assert_eq!(shapes[2], ("classifier.2.weight".to_string(), vec![3, 1000]));
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything graft needs on a fresh Debian machine (idempotent: fast when done).
+# Nothing is downloaded from outside the Debian, crates.io, PyPI and npm registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v unzip >/dev/null || need_apt+=(unzip)
+dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# trunk 0.22 needs a newer rustc than this machine's; wasm-bindgen-cli must equal Cargo.lock's.
+if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
+  echo "setup: building trunk 0.21.14 (slow, once)"
+  cargo install --locked trunk --version 0.21.14
+fi
+WBG=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p')
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WBG" ]; then
+  echo "setup: building wasm-bindgen-cli $WBG"
+  # No --locked: its lockfile pins a yanked crate.
+  cargo install wasm-bindgen-cli --version "$WBG"
+fi
+
+# playwright-core (drives Debian's Chromium) and binaryen@132's wasm-opt (Debian's breaks the output).
+if [ ! -x tests/node_modules/.bin/wasm-opt ] || [ ! -d tests/node_modules/playwright-core ]; then
+  (cd tests && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+bash scripts/fetch-weights.sh
+if [ ! -s static/weights/mobilenet_v2.safetensors ] || [ weights/mobilenet_v2-b0353104.pth -nt static/weights/mobilenet_v2.safetensors ]; then
+  cargo run --release -q -p graft-cli -- convert weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2.safetensors
+fi
+bash scripts/fetch-photos.sh
