@@ -7,6 +7,7 @@ use std::rc::Rc;
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use graft_model::{MobileNetV2, WeightMap};
+use leptos::prelude::*;
 use web_time::Instant;
 
 use crate::browser::{fetch_bytes, has_webgpu};
@@ -22,7 +23,9 @@ pub async fn boot(state: AppState) {
             Ok((device, setup)) => {
                 let a = setup.adapter.get_info();
                 info.fallback_adapter = a.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
-                info.adapter = Some(format!("{} ({:?}, {:?})", a.name, a.backend, a.device_type));
+                // Browsers often hide the adapter's name; say what is known.
+                let name = if a.name.is_empty() { "unnamed adapter".to_string() } else { a.name.clone() };
+                info.adapter = Some(format!("{name} ({:?}, {:?})", a.backend, a.device_type));
                 state.engine.update_value(|e| e.webgpu = Some(device));
             }
             Err(e) => info.webgpu_error = Some(format!("WebGPU adapter unavailable: {e}")),

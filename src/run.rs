@@ -94,6 +94,7 @@ pub fn start_training(state: AppState) {
     run.mode.set(cfg.mode);
     run.backend.set(backend);
     run.steps.set(Vec::new());
+    run.phases.set(Vec::new());
     run.epochs.set(Vec::new());
     run.evaluation.set(None);
     run.warnings.set(Vec::new());
@@ -137,7 +138,10 @@ fn apply_event(state: &AppState, event: TrainEvent) -> Option<RunStatus> {
                 run.warnings.update(|w| w.push(format!("{}: {}", e.file, e.reason)));
             }
         }
-        TrainEvent::Phase { phase } => run.phase.set(Some(phase)),
+        TrainEvent::Phase { phase } => {
+            run.phase.set(Some(phase));
+            run.phases.update(|p| p.push(phase));
+        }
         TrainEvent::Extract { done, total, images_per_sec } => {
             run.images_per_sec.set(images_per_sec);
             run.progress.set(Progress {

@@ -138,6 +138,8 @@ pub struct RunView {
     pub mode: RwSignal<Mode>,
     pub backend: RwSignal<Backend>,
     pub phase: RwSignal<Option<PhaseKind>>,
+    /// Every phase the run went through, in order.
+    pub phases: RwSignal<Vec<PhaseKind>>,
     pub progress: RwSignal<Progress>,
     pub steps: RwSignal<Vec<StepPoint>>,
     pub epochs: RwSignal<Vec<EpochMetrics>>,
@@ -216,6 +218,7 @@ impl AppState {
                 mode: RwSignal::new(Mode::Frozen),
                 backend: RwSignal::new(Backend::Cpu),
                 phase: RwSignal::new(None),
+                phases: RwSignal::new(Vec::new()),
                 progress: RwSignal::new(Progress::default()),
                 steps: RwSignal::new(Vec::new()),
                 epochs: RwSignal::new(Vec::new()),

@@ -268,21 +268,26 @@ describe('graft e2e', () => {
   }, TRAIN_TIMEOUT + 120_000);
 
   step('4. discriminative fine-tuning: loss falls', async () => {
+    // One head-only warm-up epoch, then one epoch with the backbone learning at lr x ratio.
     await tid('mode-discriminative').check();
-    await setNumber('epochs', 1);
-    await setNumber('warmup', 0);
+    await setNumber('epochs', 2);
+    await setNumber('warmup', 1);
     await setNumber('batch', 4);
-    await setNumber('lr', 0.0005);
+    await setNumber('lr', 0.001);
     const { metrics: m } = await runTraining('discriminative');
     assert.equal(m.mode, 'discriminative');
+    assert.deepEqual(m.phases, ['warm_up', 'fine_tuning'], `phases: ${JSON.stringify(m.phases)}`);
     const losses = (m.steps ?? []).map((s) => s.loss);
-    assert.ok(losses.length >= 3, `expected >= 3 steps, got ${losses.length}`);
+    assert.ok(losses.length >= 6, `expected >= 6 steps, got ${losses.length}`);
     assert.ok(losses.every(Number.isFinite), `non-finite step loss: ${JSON.stringify(losses)}`);
     const k = Math.floor(losses.length / 3);
     const first = mean(losses.slice(0, k));
     const last = mean(losses.slice(-k));
     console.log(`  step losses ${JSON.stringify(losses)}; first third ${first.toFixed(4)}, last third ${last.toFixed(4)}`);
     assert.ok(last < first, `loss did not fall: first third ${first}, last third ${last}`);
+    const epochs = m.epochs ?? [];
+    assert.equal(epochs.length, 2);
+    console.log(`  epoch train losses ${epochs.map((e) => e.train_loss.toFixed(3))}, val acc ${epochs.map((e) => e.val_accuracy)}`);
     await shot('discriminative-done');
   }, TRAIN_TIMEOUT + 120_000);
 

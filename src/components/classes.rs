@@ -158,7 +158,7 @@ fn FolderDrop() -> impl IntoView {
             on:dragover=move |ev: DragEvent| { ev.prevent_default(); hover.set(true); }
             on:dragleave=move |_| hover.set(false)
             on:drop=on_drop>
-            "📁 drop class folders here"
+            "drop class folders here (each subfolder becomes a class)"
             {move || message.get().map(|m| view! { <p class="error">{m}</p> })}
         </div>
     }

@@ -37,7 +37,7 @@ pub fn HowItWorks() -> impl IntoView {
     let frozen = move || s.mode.get() == Mode::Frozen;
     let layer_note = move |i: usize| {
         if frozen() {
-            "🔒".to_string()
+            "locked".to_string()
         } else {
             let cfg = graft_train::TrainConfig {
                 backbone_ratio: s.ratio.get(),

@@ -15,6 +15,7 @@ pub fn MetricsJson() -> impl IntoView {
             "status": run.status.get().label(),
             "mode": run.mode.get().label(),
             "backend": backend_name(run.backend.get()),
+            "phases": run.phases.get(),
             "epochs": run.epochs.get(),
             "steps": run.steps.get(),
             "evaluation": run.evaluation.get(),

@@ -50,8 +50,9 @@ pub fn PredictPanel() -> impl IntoView {
                 <div class="bars">
                     {move || state.predictions.get().into_iter().map(|p| {
                         let name = classes.with(|c| c.get(p.class).cloned().unwrap_or_default());
+                        let label = name.clone();
                         view! {
-                            <div class="bar-row" data-testid="prediction-row" data-class=name.clone() data-prob=p.probability.to_string()>
+                            <div class="bar-row" data-testid="prediction-row" data-class=label data-prob=p.probability.to_string()>
                                 <span class="bar-label">{name}</span>
                                 <span class="bar"><span style:width=format!("{:.1}%", p.probability * 100.0)></span></span>
                                 <span class="bar-value">{format!("{:.1}%", p.probability * 100.0)}</span>

@@ -27,7 +27,7 @@ fn classify(err: ImageError) -> DecodeError {
     match err {
         ImageError::Unsupported(e) => DecodeError::Unsupported(e.to_string()),
         ImageError::Limits(e) => DecodeError::Corrupt(format!("refused by decoder limits: {e}")),
-        other => DecodeError::Corrupt(other.to_string()),
+        other => DecodeError::Corrupt(other.to_string().trim().to_string()),
     }
 }
 
