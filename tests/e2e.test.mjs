@@ -14,7 +14,7 @@ import { serve } from './serve-static.mjs';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.resolve(HERE, process.env.GRAFT_DIST || '../dist');
 const PHOTOS = path.resolve(HERE, process.env.GRAFT_PHOTOS || '../data/photos');
-const PER_CLASS = Number(process.env.GRAFT_E2E_PER_CLASS || 8);
+const PER_CLASS = Number(process.env.GRAFT_E2E_PER_CLASS || 12);
 const TRAIN_TIMEOUT = Number(process.env.GRAFT_E2E_TIMEOUT_MS || 900_000);
 const READY_TIMEOUT = 300_000;
 const ARTIFACTS = path.join(HERE, 'artifacts');
@@ -265,6 +265,26 @@ describe('graft e2e', () => {
     await table.waitFor({ state: 'visible', timeout: 30_000 });
     assert.equal(await table.evaluate((el) => el.tagName), 'TABLE');
     await shot('frozen-done');
+  }, TRAIN_TIMEOUT + 120_000);
+
+  step('3b. the same frozen training runs on WebGPU', async () => {
+    // The start-up speed check picks the CPU on a software adapter; force WebGPU to prove the
+    // GPU path trains too (fewer views and epochs: SwiftShader is slow).
+    await tid('backend-select').selectOption('webgpu');
+    await tid('mode-frozen').check();
+    await setNumber('epochs', 2);
+    if (await tid('augment').isChecked()) await tid('augment').uncheck();
+    const cpuFrozen = timings.runs.frozen;
+    const { metrics: m } = await runTraining('frozen');
+    timings.runs.frozen_webgpu = timings.runs.frozen;
+    timings.runs.frozen = cpuFrozen;
+    assert.equal(m.backend, 'webgpu', `backend ${m.backend}`);
+    assert.equal(m.epochs?.length, 2);
+    assert.ok(m.evaluation && m.evaluation.accuracy > 0.5, `WebGPU evaluation ${JSON.stringify(m.evaluation)}`);
+    console.log(`  WebGPU frozen: accuracy ${m.evaluation.accuracy}, ${m.images_per_sec} img/s`);
+    await shot('frozen-webgpu-done');
+    await tid('backend-select').selectOption('auto');
+    await tid('augment').check();
   }, TRAIN_TIMEOUT + 120_000);
 
   step('4. discriminative fine-tuning: loss falls', async () => {

@@ -38,7 +38,7 @@ pub fn Header() -> impl IntoView {
             _ => None,
         });
     };
-    let no_gpu = move || state.engine.with_value(|e| e.webgpu.is_none());
+    let no_gpu = move || state.compute.with(|c| c.adapter.is_none());
     view! {
         <header>
             <div class="title">

@@ -84,8 +84,28 @@ pub fn train(args: &Args) -> Result<(), String> {
     let preprocess = Preprocess::imagenet(cfg.input_size);
     let dataset = Dataset::from_folder(Path::new(data_dir), &preprocess).map_err(|e| e.to_string())?;
     cfg.head = head_kind(&args.string("head").unwrap_or_else(|| "replace".into()), &dataset.classes)?;
-    let spec = HeadSpec { kind: cfg.head.clone(), num_classes: dataset.classes.len(), seed: cfg.seed };
-    let model = ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?;
+    let model = match args.string("from") {
+        // Further training of an exported model: same classes, same head.
+        Some(dir) => {
+            let dir = Path::new(&dir);
+            let read =
+                |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+            let (model, manifest) =
+                load_exported(read("model.safetensors")?, &read("manifest.json")?, &dev).map_err(|e| e.to_string())?;
+            if manifest.classes != dataset.classes {
+                return Err(format!(
+                    "--from model has classes {:?}, the data has {:?}",
+                    manifest.classes, dataset.classes
+                ));
+            }
+            cfg.head = manifest.head;
+            model
+        }
+        None => {
+            let spec = HeadSpec { kind: cfg.head.clone(), num_classes: dataset.classes.len(), seed: cfg.seed };
+            ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?
+        }
+    };
     let classes = dataset.classes.clone();
     let mut trainer = Trainer::new(cfg.clone(), dataset, model, &dev).map_err(|e| e.to_string())?;
 

@@ -13,7 +13,7 @@ USAGE:
       --mode frozen|discriminative (frozen)  --epochs N (10)  --lr F (1e-3)  --ratio F (0.1)
       --batch N (16)  --warmup N (1)  --val F (0.2)  --seed N (42)  --input-size N (224)
       --head replace|stacked|keep (replace)  --views N (3)  --smoothing F (0.1)
-      --no-augment  --layer-groups  --json
+      --no-augment  --layer-groups  --json  --from MODEL_DIR (continue training an export)
   graft predict MODEL_DIR IMAGE... [--top K]   top-k classes of each image
   graft predict --imagenet IMAGE... [--top K]  the pretrained ImageNet classifier
   graft export MODEL_DIR OUT.zip               pack an exported model like the web download

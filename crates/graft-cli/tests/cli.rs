@@ -63,6 +63,29 @@ fn train_predict_export_on_a_folder() {
     let pred = graft(&["predict", out.to_str().unwrap(), photo.to_str().unwrap(), "--top", "2"]);
     assert!(pred.contains("fruit") && pred.contains("bird"), "{pred}");
 
+    // Further training of the export, discriminatively this time.
+    let more = tmp.join("model2");
+    let log = graft(&[
+        "train",
+        data.to_str().unwrap(),
+        "--out",
+        more.to_str().unwrap(),
+        "--from",
+        out.to_str().unwrap(),
+        "--mode",
+        "discriminative",
+        "--epochs",
+        "1",
+        "--warmup",
+        "0",
+        "--input-size",
+        "64",
+        "--batch",
+        "4",
+    ]);
+    assert!(log.contains("fine-tuning backbone and head"), "{log}");
+    assert!(more.join("model.safetensors").is_file());
+
     let zip = tmp.join("model.zip");
     graft(&["export", out.to_str().unwrap(), zip.to_str().unwrap()]);
     let bytes = std::fs::read(&zip).unwrap();

@@ -45,6 +45,13 @@ impl ImageClassifier {
         out
     }
 
+    /// The head's parameters only (torchvision names).
+    pub fn head_tensors(&self) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        self.head.export(&mut out);
+        out
+    }
+
     /// Reads the whole model back to the host (async: safe on WebGPU).
     pub async fn to_weight_map(&self) -> Result<WeightMap, WeightError> {
         NamedTensor::read_all(self.named_tensors()).await

@@ -128,3 +128,35 @@ fn stacked_experiment_keeps_old_head_under_new_layer() {
     assert_eq!(shapes[0], ("classifier.1.weight".to_string(), vec![1000, 1280]));
     assert_eq!(shapes[2], ("classifier.2.weight".to_string(), vec![3, 1000]));
 }
+
+#[test]
+fn kept_imagenet_head_starts_from_the_matching_rows() {
+    let device = Device::flex();
+    let weights = pretrained();
+    let classes = vec!["Banana".to_string(), "daisy".to_string()];
+    let rows = graft_model::imagenet_rows_for(&classes).expect("both are ImageNet classes");
+    assert_eq!(rows, vec![954, 985]);
+    assert_eq!(graft_model::imagenet_rows_for(&["banana".to_string(), "my cat".to_string()]), None);
+    let spec = HeadSpec { kind: HeadKind::KeepImagenet { rows: rows.clone() }, num_classes: 2, seed: 0 };
+    let model = ImageClassifier::from_pretrained(&weights, &spec, &device).unwrap();
+    let head = futures::executor::block_on(graft_model::NamedTensor::read_all(model.head_tensors())).unwrap();
+    let w = head.values("classifier.1.weight", &[2, 1280]).unwrap();
+    let original = weights.values("classifier.1.weight", &[1000, 1280]).unwrap();
+    assert_eq!(&w[..1280], &original[954 * 1280..955 * 1280]);
+    assert_eq!(&w[1280..], &original[985 * 1280..986 * 1280]);
+}
+
+#[test]
+fn wgpu_backend_matches_flex() {
+    // Natively wgpu runs on Vulkan (Mesa lavapipe on a GPU-less machine, installed by setup).
+    let x = || TensorData::new(fixed_input(1, 64), [1, 3, 64, 64]);
+    let logits = |device: Device| -> Vec<f32> {
+        let model = imagenet_model(&device);
+        model.forward(Tensor::<4>::from_data(x(), &device)).into_data().try_into_vec().unwrap()
+    };
+    let flex = logits(Device::flex());
+    let gpu = logits(Device::wgpu(Default::default()));
+    let max_err = flex.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    println!("max |logit diff| wgpu vs flex: {max_err:e}");
+    assert!(max_err < 1e-3, "wgpu differs from flex by {max_err}");
+}
