@@ -7,7 +7,6 @@ source scripts/env.sh
 
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
-command -v unzip >/dev/null || need_apt+=(unzip)
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"

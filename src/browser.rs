@@ -8,6 +8,7 @@ use web_sys::{
     File, FileSystemDirectoryEntry, FileSystemEntry, FileSystemFileEntry, ReadableStreamDefaultReader, Response,
 };
 
+#[allow(clippy::needless_pass_by_value)] // shaped for `map_err(js_err)`
 fn js_err(e: JsValue) -> String {
     e.as_string()
         .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())))

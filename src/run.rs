@@ -95,6 +95,7 @@ pub fn start_training(state: AppState) {
     run.backend.set(backend);
     run.steps.set(Vec::new());
     run.phases.set(Vec::new());
+    run.extract_images_per_sec.set(None);
     run.epochs.set(Vec::new());
     run.evaluation.set(None);
     run.warnings.set(Vec::new());
@@ -144,6 +145,7 @@ fn apply_event(state: &AppState, event: TrainEvent) -> Option<RunStatus> {
         }
         TrainEvent::Extract { done, total, images_per_sec } => {
             run.images_per_sec.set(images_per_sec);
+            run.extract_images_per_sec.set(Some(images_per_sec));
             run.progress.set(Progress {
                 fraction: done as f32 / total.max(1) as f32,
                 text: format!("backbone features {done}/{total} · {images_per_sec:.1} img/s"),
@@ -160,8 +162,15 @@ fn apply_event(state: &AppState, event: TrainEvent) -> Option<RunStatus> {
                     s.epoch, s.epochs, s.step, s.steps_per_epoch, s.images_per_sec, s.eta_secs
                 ),
             });
-            run.steps
-                .update(|v| v.push(StepPoint { epoch: s.epoch, step: s.step, loss: s.loss, accuracy: s.accuracy }));
+            run.steps.update(|v| {
+                v.push(StepPoint {
+                    epoch: s.epoch,
+                    step: s.step,
+                    loss: s.loss,
+                    accuracy: s.accuracy,
+                    images_per_sec: s.images_per_sec,
+                })
+            });
         }
         TrainEvent::Epoch(m) => run.epochs.update(|v| v.push(m)),
         TrainEvent::Evaluation(e) => run.evaluation.set(Some(e)),
@@ -191,9 +200,9 @@ pub fn stop_training(state: AppState) {
     });
 }
 
-pub fn predict_bytes(state: AppState, bytes: Vec<u8>) {
+pub fn predict_bytes(state: AppState, bytes: &[u8]) {
     state.predict_error.set(None);
-    let image = match decode_image(&bytes) {
+    let image = match decode_image(bytes) {
         Ok(i) => i,
         Err(e) => return state.predict_error.set(Some(e.to_string())),
     };

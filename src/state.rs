@@ -122,6 +122,7 @@ pub struct StepPoint {
     pub step: usize,
     pub loss: f32,
     pub accuracy: f32,
+    pub images_per_sec: f32,
 }
 
 /// What the progress bar shows.
@@ -146,6 +147,8 @@ pub struct RunView {
     pub evaluation: RwSignal<Option<Evaluation>>,
     pub classes: RwSignal<Vec<String>>,
     pub images_per_sec: RwSignal<f32>,
+    /// Backbone feature extraction speed (frozen mode), from the latest `Extract` event.
+    pub extract_images_per_sec: RwSignal<Option<f32>>,
     pub warnings: RwSignal<Vec<String>>,
     pub error: RwSignal<Option<String>>,
 }
@@ -225,6 +228,7 @@ impl AppState {
                 evaluation: RwSignal::new(None),
                 classes: RwSignal::new(Vec::new()),
                 images_per_sec: RwSignal::new(0.0),
+                extract_images_per_sec: RwSignal::new(None),
                 warnings: RwSignal::new(Vec::new()),
                 error: RwSignal::new(None),
             },

@@ -20,6 +20,7 @@ pub fn MetricsJson() -> impl IntoView {
             "steps": run.steps.get(),
             "evaluation": run.evaluation.get(),
             "images_per_sec": run.images_per_sec.get(),
+            "extract_images_per_sec": run.extract_images_per_sec.get(),
         })
         .to_string()
     };

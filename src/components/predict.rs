@@ -13,7 +13,7 @@ fn predict_file(state: AppState, file: File) {
     state.predict_thumb.set(object_url(&file));
     spawn_local(async move {
         match file_bytes(&file).await {
-            Ok(bytes) => predict_bytes(state, bytes),
+            Ok(bytes) => predict_bytes(state, &bytes),
             Err(e) => state.predict_error.set(Some(e)),
         }
     });

@@ -74,10 +74,10 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
     if let Some(orientation) = orientation {
         image.apply_orientation(orientation);
     }
-    Ok(flatten_on_white(image))
+    Ok(flatten_on_white(&image))
 }
 
-fn flatten_on_white(image: DynamicImage) -> RgbImage {
+fn flatten_on_white(image: &DynamicImage) -> RgbImage {
     if !image.color().has_alpha() {
         return image.to_rgb8();
     }

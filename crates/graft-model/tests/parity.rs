@@ -137,7 +137,7 @@ fn kept_imagenet_head_starts_from_the_matching_rows() {
     let rows = graft_model::imagenet_rows_for(&classes).expect("both are ImageNet classes");
     assert_eq!(rows, vec![954, 985]);
     assert_eq!(graft_model::imagenet_rows_for(&["banana".to_string(), "my cat".to_string()]), None);
-    let spec = HeadSpec { kind: HeadKind::KeepImagenet { rows: rows.clone() }, num_classes: 2, seed: 0 };
+    let spec = HeadSpec { kind: HeadKind::KeepImagenet { rows }, num_classes: 2, seed: 0 };
     let model = ImageClassifier::from_pretrained(&weights, &spec, &device).unwrap();
     let head = futures::executor::block_on(graft_model::NamedTensor::read_all(model.head_tensors())).unwrap();
     let w = head.values("classifier.1.weight", &[2, 1280]).unwrap();

@@ -510,7 +510,8 @@ fn check_config(cfg: &TrainConfig, dataset: &Dataset, model: &ImageClassifier) -
     if cfg.epochs == 0 || cfg.batch_size == 0 {
         return err("epochs and batch size must be at least 1".into());
     }
-    if !(cfg.lr > 0.0 && cfg.lr.is_finite()) || !(cfg.backbone_ratio >= 0.0) {
+    let valid_rates = cfg.lr > 0.0 && cfg.lr.is_finite() && cfg.backbone_ratio >= 0.0 && cfg.backbone_ratio.is_finite();
+    if !valid_rates {
         return err("learning rate must be positive and the ratio non-negative".into());
     }
     if !(0.0..0.9).contains(&cfg.val_fraction) {
