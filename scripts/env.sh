@@ -2,3 +2,6 @@
 # each other's builds: cold burn builds take tens of minutes on 2 cores), tools on PATH.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/graft/target}"
 export PATH="$HOME/.cargo/bin:$PWD/tests/node_modules/.bin:$PATH"
+# Mesa's Vulkan driver (wgpu natively, in tests) complains without a runtime dir.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/graft-xdg-$UID}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"

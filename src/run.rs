@@ -119,10 +119,11 @@ pub fn start_training(state: AppState) {
     spawn_local(async move {
         trainer.run(|| gloo::timers::future::TimeoutFuture::new(0)).await;
         let manifest = Manifest::new(classes, cfg.head.clone(), &preprocess(), Some(cfg), Some(trainer.summary()));
-        let finished = trainer.is_finished();
+        // Keep the model if at least one epoch completed (a Stop keeps what was learned so far).
+        let usable = trainer.is_finished() && !trainer.summary().epochs.is_empty();
         let model = trainer.model();
         drop(trainer); // closes the event stream once the consumer drains it
-        if finished {
+        if usable {
             state.engine.update_value(|e| e.trained = Some(Trained { model, manifest, device }));
             state.has_model.set(true);
             state.predictions.set(Vec::new());
