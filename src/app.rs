@@ -4,7 +4,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::components::{
-    ClassesPanel, EvaluationPanel, Header, HowItWorks, MetricsJson, PredictPanel, SettingsPanel, TrainingPanel,
+    BenchPanel, ClassesPanel, EvaluationPanel, Header, HowItWorks, MetricsJson, PredictPanel, SettingsPanel,
+    TrainingPanel,
 };
 use crate::state::{AppState, Boot};
 
@@ -28,6 +29,9 @@ pub fn App() -> impl IntoView {
                 </div>
             </Show>
             <HowItWorks/>
+            <Show when=ready>
+                <BenchPanel/>
+            </Show>
         </main>
         <MetricsJson/>
     }

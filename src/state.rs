@@ -191,6 +191,7 @@ pub struct AppState {
     pub predict_thumb: RwSignal<Option<String>>,
     pub has_model: RwSignal<bool>,
     pub show_how: RwSignal<bool>,
+    pub show_bench: RwSignal<bool>,
     pub engine: StoredValue<EngineStore, LocalStorage>,
 }
 
@@ -237,6 +238,7 @@ impl AppState {
             predict_thumb: RwSignal::new(None),
             has_model: RwSignal::new(false),
             show_how: RwSignal::new(false),
+            show_bench: RwSignal::new(false),
             engine: StoredValue::new_local(EngineStore::default()),
         }
     }

@@ -368,6 +368,27 @@ describe('graft e2e', () => {
     await shot('how-it-works');
   });
 
+  step('7b. benchmark page', async () => {
+    await tid('bench-tab').click();
+    await tid('bench').waitFor({ state: 'visible', timeout: 10_000 });
+    await tid('bench-batches').fill('4');
+    await tid('bench-batches').press('Tab');
+    await tid('bench-iters').fill('1');
+    await tid('bench-iters').press('Tab');
+    await tid('bench-run').click();
+    const rows = tid('bench-row');
+    await poll('3 benchmark rows', async () => (await rows.count()) === 3, { timeout: 300_000, interval: 500 });
+    const bench = [];
+    for (let i = 0; i < 3; i++) {
+      const r = rows.nth(i);
+      bench.push({ what: await r.getAttribute('data-what'), batch: Number(await r.getAttribute('data-batch')), images_per_sec: Number(await r.getAttribute('data-ips')) });
+    }
+    assert.ok(bench.every((b) => b.batch === 4 && b.images_per_sec > 0), JSON.stringify(bench));
+    timings.bench = bench;
+    console.log(`  bench: ${JSON.stringify(bench)}`);
+    await shot('bench');
+  }, 360_000);
+
   step('8. record timings', async () => {
     assert.ok(timings.ready_ms > 0 && timings.runs.frozen && timings.runs.discriminative, 'timings incomplete');
     writeTimings();

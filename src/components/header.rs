@@ -57,6 +57,7 @@ pub fn Header() -> impl IntoView {
                 </label>
                 <button class="link" data-testid="how-tab" on:click=move |_| state.show_how.set(true)>"How it works"</button>
                 <Show when=move || state.boot.get() == Boot::Ready>
+                    <button class="link" data-testid="bench-tab" on:click=move |_| state.show_bench.set(true)>"Benchmark"</button>
                     <span class="badge" data-testid="ready">"ready"</span>
                 </Show>
             </div>

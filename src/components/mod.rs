@@ -1,5 +1,6 @@
 //! Page sections. Each reads the shared [`AppState`](crate::state::AppState) signals.
 
+mod bench;
 mod charts;
 mod classes;
 mod evaluation;
@@ -10,6 +11,7 @@ mod predict;
 mod settings;
 mod training;
 
+pub use bench::BenchPanel;
 pub use classes::ClassesPanel;
 pub use evaluation::EvaluationPanel;
 pub use header::Header;
