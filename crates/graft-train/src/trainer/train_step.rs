@@ -1,0 +1,137 @@
+//! One training step: head only (frozen, warm-up) or every layer at its own learning rate.
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use graft_data::SeededRng;
+use web_time::Instant;
+
+use super::{EpochAccum, EvalAccum, State, Trainer};
+use crate::batch::{images_to_tensor, index_tensor, read_matrix};
+use crate::config::Mode;
+use crate::events::{PhaseKind, StepProgress, TrainEvent};
+use crate::loss::{batch_stats, cross_entropy, smoothed_targets};
+
+impl Trainer {
+    fn backbone_trainable(&self, epoch: usize) -> bool {
+        self.cfg.mode == Mode::Discriminative && epoch >= self.cfg.warmup_epochs
+    }
+
+    pub(super) async fn train_step(
+        &mut self,
+        epoch: usize,
+        mut order: Vec<usize>,
+        cursor: usize,
+    ) -> Result<State, String> {
+        if cursor == 0 {
+            // Positions into `train_idx` (and rows of the feature cache), shuffled per epoch.
+            order = (0..self.train_idx.len()).collect();
+            SeededRng::new(self.cfg.seed.wrapping_add(1 + epoch as u64)).shuffle(&mut order);
+            self.epoch = EpochAccum::default();
+            if self.cfg.mode == Mode::Discriminative && epoch == self.cfg.warmup_epochs && epoch > 0 {
+                self.emit(TrainEvent::Phase { phase: PhaseKind::FineTuning });
+            }
+        }
+        let t0 = Instant::now();
+        let end = (cursor + self.cfg.batch_size).min(order.len());
+        let positions = &order[cursor..end];
+        let items: Vec<usize> = positions.iter().map(|&p| self.train_idx[p]).collect();
+        let labels: Vec<usize> = items.iter().map(|&i| self.dataset.items[i].label).collect();
+        let classes = self.dataset.classes.len();
+        let lr = self.cfg.lr * self.schedule.factor(self.global_step);
+        // Dropout masks come from the run's seed and the step number: repeatable on any backend.
+        let mut dropout_rng =
+            SeededRng::new(self.cfg.seed ^ (self.global_step as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+
+        let logits = if self.cfg.mode == Mode::Frozen {
+            let view = epoch % self.train_cache.len().max(1);
+            let idx = index_tensor(positions, &self.device);
+            let features = self.train_cache[view].clone().select(0, idx).to_device(&self.autodiff);
+            let logits = self.head.forward_train(features, &mut dropout_rng);
+            self.update_head(logits.clone(), &labels, lr);
+            logits
+        } else if !self.backbone_trainable(epoch) {
+            // Warm-up: the backbone runs without gradients; only the head learns.
+            let x = images_to_tensor(self.prepare(&items, Some(epoch)), self.cfg.input_size, &self.device);
+            let features = self.backbone.valid().forward(x).to_device(&self.autodiff);
+            let logits = self.head.forward_train(features, &mut dropout_rng);
+            self.update_head(logits.clone(), &labels, lr);
+            logits
+        } else {
+            let x = images_to_tensor(self.prepare(&items, Some(epoch)), self.cfg.input_size, &self.autodiff);
+            let logits = self.head.forward_train(self.backbone.forward(x), &mut dropout_rng);
+            self.update_all(logits.clone(), &labels, lr);
+            logits
+        };
+
+        let host = read_matrix(logits.detach()).await?;
+        let stats = batch_stats(&host, classes, &labels);
+        let dt = t0.elapsed().as_secs_f32();
+        self.global_step += 1;
+        self.images_processed += items.len();
+        self.step_seconds.push(dt);
+        self.epoch.loss_sum += stats.loss_sum;
+        self.epoch.correct += stats.correct;
+        self.epoch.seen += items.len();
+        self.epoch.seconds += dt;
+
+        let remaining =
+            self.steps_per_epoch * self.cfg.epochs - self.global_step.min(self.steps_per_epoch * self.cfg.epochs);
+        let recent = &self.step_seconds[self.step_seconds.len().saturating_sub(20)..];
+        let mean_step = recent.iter().sum::<f32>() / recent.len() as f32;
+        self.emit(TrainEvent::Step(StepProgress {
+            epoch: epoch + 1,
+            epochs: self.cfg.epochs,
+            step: cursor / self.cfg.batch_size + 1,
+            steps_per_epoch: self.steps_per_epoch,
+            loss: stats.loss_sum / items.len() as f32,
+            accuracy: stats.correct as f32 / items.len() as f32,
+            lr,
+            images_per_sec: items.len() as f32 / dt.max(1e-6),
+            eta_secs: remaining as f32 * mean_step,
+        }));
+
+        if end < order.len() {
+            return Ok(State::Train { epoch, order, cursor: end });
+        }
+        Ok(State::Validate { epoch, cursor: 0, acc: EvalAccum::default() })
+    }
+
+    fn loss(&self, logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
+        let targets = smoothed_targets(labels, self.dataset.classes.len(), self.cfg.label_smoothing, &self.autodiff);
+        cross_entropy(logits, targets)
+    }
+
+    fn update_head(&mut self, logits: Tensor<2>, labels: &[usize], lr: f64) {
+        let mut grads = self.loss(logits, labels).backward();
+        let head_grads = GradientsParams::from_module(&mut grads, &self.head);
+        self.head = self.optimizer.step(lr, self.head.clone(), head_grads);
+    }
+
+    /// One optimiser over every parameter (state is keyed by parameter), stepped per layer so
+    /// each layer gets its own learning rate.
+    fn update_all(&mut self, logits: Tensor<2>, labels: &[usize], lr: f64) {
+        let mut grads = self.loss(logits, labels).backward();
+        let head_grads = GradientsParams::from_module(&mut grads, &self.head);
+        self.head = self.optimizer.step(lr, self.head.clone(), head_grads);
+
+        let count = self.backbone.num_layers();
+        let factor = |i: usize| self.cfg.backbone_layer_factor(i, count);
+        let (f_stem, f_last) = (factor(0), factor(count - 1));
+        let block_factors: Vec<f64> = (1..count - 1).map(factor).collect();
+
+        let g = GradientsParams::from_module(&mut grads, &self.backbone.stem);
+        self.backbone.stem = self.optimizer.step(lr * f_stem, self.backbone.stem.clone(), g);
+        let blocks = std::mem::take(&mut self.backbone.blocks);
+        self.backbone.blocks = blocks
+            .into_iter()
+            .zip(block_factors)
+            .map(|(block, f)| {
+                let g = GradientsParams::from_module(&mut grads, &block);
+                self.optimizer.step(lr * f, block, g)
+            })
+            .collect();
+        let g = GradientsParams::from_module(&mut grads, &self.backbone.last);
+        self.backbone.last = self.optimizer.step(lr * f_last, self.backbone.last.clone(), g);
+    }
+}
