@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::{decode_image, Augment, Dataset, Preprocess};
 use graft_model::{
@@ -24,7 +25,7 @@ pub fn convert(args: &Args) -> Result<(), String> {
         num_classes: IMAGENET_CLASSES,
         seed: 0,
     };
-    ImageClassifier::from_pretrained(&weights, &spec, &burn::tensor::Device::flex()).map_err(|e| {
+    ImageClassifier::from_pretrained(&weights, &spec, &Device::flex()).map_err(|e| {
         let mut names: Vec<&str> = weights.names().collect();
         names.sort_unstable();
         format!(
@@ -87,11 +88,7 @@ pub fn train(args: &Args) -> Result<(), String> {
     let model = match args.string("from") {
         // Further training of an exported model: same classes, same head.
         Some(dir) => {
-            let dir = Path::new(&dir);
-            let read =
-                |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
-            let (model, manifest) =
-                load_exported(read("model.safetensors")?, &read("manifest.json")?, &dev).map_err(|e| e.to_string())?;
+            let (model, manifest) = load_model_dir(Path::new(&dir), &dev)?;
             if manifest.classes != dataset.classes {
                 return Err(format!(
                     "--from model has classes {:?}, the data has {:?}",
@@ -152,10 +149,7 @@ pub fn predict(args: &Args) -> Result<(), String> {
         (model, Preprocess::imagenet(224), classes, args.positional.clone())
     } else {
         let (dir, images) = args.positional.split_first().ok_or("usage: graft predict MODEL_DIR IMAGE...")?;
-        let dir = Path::new(dir);
-        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
-        let (model, manifest) =
-            load_exported(read("model.safetensors")?, &read("manifest.json")?, &dev).map_err(|e| e.to_string())?;
+        let (model, manifest) = load_model_dir(Path::new(dir), &dev)?;
         (model, manifest.preprocess(), manifest.classes, images.to_vec())
     };
     for path in &images {
@@ -174,6 +168,12 @@ pub fn predict(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Loads an exported model directory (`model.safetensors` + `manifest.json`).
+fn load_model_dir(dir: &Path, dev: &Device) -> Result<(ImageClassifier, Manifest), String> {
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+    load_exported(read("model.safetensors")?, &read("manifest.json")?, dev).map_err(|e| e.to_string())
+}
+
 pub fn export(args: &Args) -> Result<(), String> {
     let [dir, out] = args.positional.as_slice() else {
         return Err("usage: graft export MODEL_DIR OUT.zip".into());
@@ -185,7 +185,7 @@ pub fn export(args: &Args) -> Result<(), String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     // Load once to refuse packing a broken model.
-    load_exported(files[0].1.clone(), &files[2].1, &burn::tensor::Device::flex()).map_err(|e| e.to_string())?;
+    load_exported(files[0].1.clone(), &files[2].1, &Device::flex()).map_err(|e| e.to_string())?;
     std::fs::write(out, stored_zip(&files)).map_err(|e| e.to_string())?;
     println!("wrote {out}");
     Ok(())
