@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::browser::download;
-use crate::state::{AppState, Backend, HeadChoice, PredictionRow, Progress, RunStatus, StepPoint, Trained};
+use crate::state::{AppState, HeadChoice, PredictionRow, Progress, RunStatus, StepPoint, Trained};
 
 pub const INPUT_SIZE: u32 = 224;
 
@@ -272,12 +272,5 @@ pub async fn add_files(state: AppState, card: crate::state::ClassCard, files: Ve
         }
         // Decoding is CPU work on the page's thread: let it repaint between files.
         gloo::timers::future::TimeoutFuture::new(0).await;
-    }
-}
-
-pub fn backend_name(b: Backend) -> &'static str {
-    match b {
-        Backend::Webgpu => "webgpu",
-        Backend::Cpu => "cpu",
     }
 }

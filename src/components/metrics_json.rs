@@ -3,7 +3,6 @@
 use leptos::prelude::*;
 use serde_json::json;
 
-use crate::run::backend_name;
 use crate::state::AppState;
 
 #[component]
@@ -14,7 +13,7 @@ pub fn MetricsJson() -> impl IntoView {
         json!({
             "status": run.status.get().label(),
             "mode": run.mode.get().label(),
-            "backend": backend_name(run.backend.get()),
+            "backend": run.backend.get(),
             "phases": run.phases.get(),
             "epochs": run.epochs.get(),
             "steps": run.steps.get(),

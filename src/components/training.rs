@@ -40,7 +40,6 @@ pub fn TrainingPanel() -> impl IntoView {
             graft_train::PhaseKind::TrainingHead => "training the new head on cached features",
             graft_train::PhaseKind::WarmUp => "warm-up: only the head learns, the backbone is locked",
             graft_train::PhaseKind::FineTuning => "fine-tuning: backbone (slow lr) and head (full lr)",
-            graft_train::PhaseKind::Evaluating => "evaluating",
         })
     };
     view! {

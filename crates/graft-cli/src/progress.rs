@@ -43,7 +43,6 @@ impl Progress {
                     PhaseKind::TrainingHead => "training the head on cached features",
                     PhaseKind::WarmUp => "warm-up: head only, backbone locked",
                     PhaseKind::FineTuning => "fine-tuning backbone and head",
-                    PhaseKind::Evaluating => "evaluating",
                 };
                 println!("== {text}");
             }

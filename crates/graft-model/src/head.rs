@@ -26,16 +26,6 @@ pub enum HeadKind {
     KeepImagenet { rows: Vec<usize> },
 }
 
-impl HeadKind {
-    pub fn label(&self) -> &'static str {
-        match self {
-            HeadKind::Replace => "replace",
-            HeadKind::Stacked => "stacked",
-            HeadKind::KeepImagenet { .. } => "keep_imagenet",
-        }
-    }
-}
-
 /// Which head to build, for how many classes, and the seed of its random initialisation.
 #[derive(Debug, Clone)]
 pub struct HeadSpec {

@@ -21,7 +21,6 @@ pub enum PhaseKind {
     WarmUp,
     /// Discriminative mode: backbone and head learning at their own rates.
     FineTuning,
-    Evaluating,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -188,10 +188,6 @@ impl Trainer {
         self.cancel.clone()
     }
 
-    pub fn config(&self) -> &TrainConfig {
-        &self.cfg
-    }
-
     pub fn classes(&self) -> &[String] {
         &self.dataset.classes
     }
