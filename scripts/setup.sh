@@ -38,3 +38,8 @@ if [ ! -s static/weights/mobilenet_v2.safetensors ] || [ weights/mobilenet_v2-b0
   cargo run --release -q -p graft-cli -- convert weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2.safetensors
 fi
 bash scripts/fetch-photos.sh
+# 2,000 generated pictures (crops, flips, colour shifts of the photos) for the large-set test.
+if [ ! -f data/large/.done ]; then
+  cargo run --release -q -p graft-data --example make_large_set -- data/photos data/large 400
+  touch data/large/.done
+fi

@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 bash scripts/setup.sh
 
+echo "== formatting and lints (cargo fmt --check, clippy -D warnings: native and wasm32)"
+cargo fmt --all -- --check
+cargo clippy --workspace --exclude graft --all-targets -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p graft -- -D warnings
+
 echo "== engine tests (cargo test --release)"
 cargo test --release --workspace --exclude graft
 

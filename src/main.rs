@@ -1,14 +1,14 @@
 //! graft: fine-tune a pretrained image model on your own pictures, in the browser.
-//! A thin Leptos layer over the engine crates; see README.md for the architecture.
+//! This binary is the page: a thin Leptos layer that renders what the engine worker
+//! (`src/bin/engine.rs`) reports and sends it the user's commands. See README.md.
 
-mod app;
-mod boot;
-mod browser;
-mod components;
-mod run;
-mod state;
+// The page must never abort on a DOM call that failed: handle it and say so.
+#![warn(clippy::unwrap_used)]
+
+mod page;
 
 fn main() {
+    graft::run_static_constructors_once();
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(app::App);
+    leptos::mount::mount_to_body(page::app::App);
 }

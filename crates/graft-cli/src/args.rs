@@ -1,51 +1,238 @@
-//! A small flag parser: `--name value`, `--switch`, and positional arguments.
+//! Command-line flags. Training defaults are read from `TrainConfig::default()`, never re-typed.
 
-use std::collections::HashMap;
-use std::str::FromStr;
+use std::path::PathBuf;
 
-pub struct Args {
-    pub positional: Vec<String>,
-    flags: HashMap<String, Option<String>>,
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use graft_train::{Mode, TrainConfig};
+
+#[derive(Parser)]
+#[command(name = "graft", version, about = "Fine-tune a pretrained MobileNetV2 on folders of images")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
 }
 
-/// Flags that take no value.
-const SWITCHES: &[&str] = &["no-augment", "layer-groups", "imagenet", "json", "help"];
+#[derive(Subcommand)]
+pub enum Command {
+    /// Convert a torchvision checkpoint (.pth) to f32 safetensors.
+    Convert(ConvertArgs),
+    /// Train on DATA_DIR, which holds one subfolder per class.
+    Train(Box<TrainArgs>),
+    /// Top-k classes of each image.
+    Predict(PredictArgs),
+    /// Pack an exported model directory as one zip, like the web download.
+    Export(ExportArgs),
+    /// Throughput of feature extraction and fine-tuning on synthetic input.
+    Bench(BenchArgs),
+    /// Decode every file under a folder and report which would be used, and why not.
+    Check(CheckArgs),
+    /// The lessons as one experiment: frozen, stacked, discriminative, one rate — same data.
+    Compare(Box<CompareArgs>),
+    /// The learning-rate range test: loss against an exponentially growing rate.
+    LrFind(Box<LrFindArgs>),
+    /// Data checks, and (with --model) what a trained model gets wrong and what it forgot.
+    Report(ReportArgs),
+}
 
-impl Args {
-    pub fn parse(raw: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut positional = Vec::new();
-        let mut flags = HashMap::new();
-        let mut raw = raw.peekable();
-        while let Some(arg) = raw.next() {
-            if let Some(name) = arg.strip_prefix("--") {
-                if SWITCHES.contains(&name) {
-                    flags.insert(name.to_string(), None);
-                } else {
-                    let value = raw.next().ok_or_else(|| format!("--{name} needs a value"))?;
-                    flags.insert(name.to_string(), Some(value));
-                }
-            } else {
-                positional.push(arg);
-            }
-        }
-        Ok(Self { positional, flags })
-    }
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BackendName {
+    /// CPU (burn's flex backend).
+    Flex,
+    /// GPU through wgpu (Vulkan/Metal/DX12; Mesa lavapipe on a GPU-less Linux box).
+    Wgpu,
+}
 
-    pub fn switch(&self, name: &str) -> bool {
-        self.flags.contains_key(name)
-    }
+#[derive(Clone, Copy, ValueEnum)]
+pub enum HeadName {
+    /// A fresh Linear(1280, N): the ImageNet head is thrown away.
+    Replace,
+    /// Experiment: keep the ImageNet head frozen and stack Linear(1000, N) on it.
+    Stacked,
+    /// Start from the ImageNet rows of classes named after ImageNet classes.
+    Keep,
+}
 
-    pub fn get<T: FromStr>(&self, name: &str, default: T) -> Result<T, String>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match self.flags.get(name) {
-            Some(Some(v)) => v.parse().map_err(|e| format!("--{name} {v}: {e}")),
-            _ => Ok(default),
-        }
-    }
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: BackendName,
+    /// Pretrained weights (safetensors); default $GRAFT_WEIGHTS, else static/weights/mobilenet_v2.safetensors.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+}
 
-    pub fn string(&self, name: &str) -> Option<String> {
-        self.flags.get(name).cloned().flatten()
+#[derive(Args)]
+pub struct ConvertArgs {
+    pub pth: PathBuf,
+    pub out: PathBuf,
+}
+
+fn defaults() -> TrainConfig {
+    TrainConfig::default()
+}
+
+/// The settings of a run, shared by `train`, `compare` and `lr-find`.
+#[derive(Args, Clone)]
+pub struct TrainOptions {
+    pub data_dir: PathBuf,
+    #[arg(long, value_parser = parse_mode, default_value_t = defaults().mode.label().to_string())]
+    pub mode: String,
+    #[arg(long, default_value_t = defaults().epochs)]
+    pub epochs: usize,
+    /// Peak learning rate of the head (one-cycle schedule).
+    #[arg(long, default_value_t = defaults().lr)]
+    pub lr: f64,
+    /// Backbone learning rate = lr × ratio (discriminative mode).
+    #[arg(long, default_value_t = defaults().backbone_ratio)]
+    pub ratio: f64,
+    /// Head-only epochs before the backbone unfreezes (discriminative mode).
+    #[arg(long, default_value_t = defaults().warmup_epochs)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = defaults().batch_size)]
+    pub batch: usize,
+    /// Share of each class held out for validation.
+    #[arg(long, default_value_t = defaults().val_fraction)]
+    pub val: f32,
+    #[arg(long, default_value_t = defaults().seed)]
+    pub seed: u64,
+    #[arg(long, default_value_t = defaults().input_size)]
+    pub input_size: u32,
+    /// Augmented views cached per image in frozen mode.
+    #[arg(long, default_value_t = defaults().frozen_views)]
+    pub views: usize,
+    #[arg(long, default_value_t = defaults().label_smoothing)]
+    pub smoothing: f32,
+    #[arg(long, default_value_t = defaults().weight_decay)]
+    pub weight_decay: f32,
+    /// Train without random crops, flips and colour jitter.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Early backbone layers learn up to 10× slower than late ones.
+    #[arg(long)]
+    pub layer_groups: bool,
+    /// Print every event as a JSON line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub run: TrainOptions,
+    /// Directory to export the trained model to.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "replace")]
+    pub head: HeadName,
+    /// Continue training an exported model (same classes, same head).
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// When stopped with Ctrl-C after a completed epoch, still export that epoch's model.
+    #[arg(long)]
+    pub keep_partial: bool,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub run: TrainOptions,
+}
+
+#[derive(Args)]
+pub struct LrFindArgs {
+    #[command(flatten)]
+    pub run: TrainOptions,
+    /// Steps of the sweep (the rate grows from 1e-6 to 1 over them).
+    #[arg(long, default_value_t = 80)]
+    pub steps: usize,
+    /// Then train with the suggested rate and export the model here.
+    #[arg(long)]
+    pub apply_out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    pub data_dir: PathBuf,
+    /// An exported model trained on this folder: also report on its validation split.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+fn parse_mode(s: &str) -> Result<String, String> {
+    s.parse::<Mode>().map(|m| m.label().to_string())
+}
+
+impl TrainOptions {
+    pub fn config(&self) -> Result<TrainConfig, String> {
+        let d = TrainConfig::default();
+        Ok(TrainConfig {
+            mode: self.mode.parse()?,
+            epochs: self.epochs,
+            lr: self.lr,
+            backbone_ratio: self.ratio,
+            layer_groups: self.layer_groups,
+            warmup_epochs: self.warmup,
+            batch_size: self.batch,
+            weight_decay: self.weight_decay,
+            label_smoothing: self.smoothing,
+            val_fraction: self.val,
+            augment: if self.no_augment { None } else { d.augment },
+            frozen_views: self.views,
+            input_size: self.input_size,
+            seed: self.seed,
+        })
     }
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// An exported model directory, then the images (or only images with --imagenet).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Classify with the pretrained ImageNet classifier instead of a trained model.
+    #[arg(long)]
+    pub imagenet: bool,
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    pub model_dir: PathBuf,
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32")]
+    pub batches: Vec<usize>,
+    /// Timed batches per measurement (after one warm-up batch).
+    #[arg(long, default_value_t = 3)]
+    pub iters: usize,
+    #[arg(long, default_value_t = 224)]
+    pub input_size: u32,
+    /// Also print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    pub dir: PathBuf,
+    /// List every refused file with its reason.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Print the tally as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

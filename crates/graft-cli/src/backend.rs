@@ -1,27 +1,37 @@
 //! Backend selection and the pretrained weights location.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use graft_model::WeightMap;
 
-pub fn device(name: &str) -> Result<Device, String> {
+use crate::args::{BackendName, Common};
+
+pub fn device(name: BackendName) -> Device {
     match name {
-        "flex" | "cpu" => Ok(Device::flex()),
+        BackendName::Flex => Device::flex(),
         // wgpu picks the platform's graphics API: Vulkan (Mesa lavapipe on a GPU-less Linux box).
-        "wgpu" => Ok(Device::wgpu(Default::default())),
-        other => Err(format!("unknown backend `{other}` (flex | wgpu)")),
+        BackendName::Wgpu => Device::wgpu(Default::default()),
+    }
+}
+
+pub fn backend_label(name: BackendName) -> &'static str {
+    match name {
+        BackendName::Flex => "flex",
+        BackendName::Wgpu => "wgpu",
     }
 }
 
 /// `--weights`, else `$GRAFT_WEIGHTS`, else the file the setup script converts.
-pub fn weights_path(flag: Option<String>) -> PathBuf {
-    flag.or_else(|| std::env::var("GRAFT_WEIGHTS").ok())
-        .map(PathBuf::from)
+pub fn weights_path(common: &Common) -> PathBuf {
+    common
+        .weights
+        .clone()
+        .or_else(|| std::env::var_os("GRAFT_WEIGHTS").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("static/weights/mobilenet_v2.safetensors"))
 }
 
-pub fn load_pretrained(path: &PathBuf) -> Result<WeightMap, String> {
+pub fn load_pretrained(path: &Path) -> Result<WeightMap, String> {
     let bytes = std::fs::read(path)
         .map_err(|e| format!("cannot read weights {}: {e} (run scripts/setup.sh first)", path.display()))?;
     WeightMap::from_safetensors_bytes(bytes).map_err(|e| e.to_string())

@@ -1,24 +1,27 @@
 //! The CLI commands. Each is a thin shell over the engine crates.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use burn::tensor::Device;
 use futures::executor::block_on;
-use graft_data::{decode_image, Augment, Dataset, Preprocess};
-use graft_model::{
-    imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, WeightMap, IMAGENET_CLASSES,
+use graft_data::{decode_image_named, Dataset};
+use graft_model::{imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, IMAGENET_CLASSES};
+use graft_train::{
+    export_model, load_exported, predict as run_predict, write_zip, ExportBundle, Manifest, RunOutcome, TrainedModel,
+    Trainer,
 };
-use graft_train::{export_model, load_exported, predict as run_predict, stored_zip, Manifest, TrainConfig, Trainer};
 
-use crate::args::Args;
-use crate::backend::{device, load_pretrained, peak_rss_mib, weights_path};
+use crate::args::{BenchArgs, CheckArgs, ConvertArgs, ExportArgs, HeadName, PredictArgs, TrainArgs};
+use crate::backend::{backend_label, device, load_pretrained, peak_rss_mib, weights_path};
 use crate::progress::Progress;
 
-pub fn convert(args: &Args) -> Result<(), String> {
-    let [pth, out] = args.positional.as_slice() else {
-        return Err("usage: graft convert PTH OUT.safetensors".into());
-    };
-    let weights = WeightMap::from_pytorch_file(Path::new(pth)).map_err(|e| e.to_string())?;
+/// Exit status of a run stopped with Ctrl-C (the shell's convention for SIGINT).
+const EXIT_CANCELLED: u8 = 130;
+
+pub fn convert(args: &ConvertArgs) -> Result<ExitCode, String> {
+    let weights = graft_model::WeightMap::from_pytorch_file(&args.pth).map_err(|e| e.to_string())?;
     // Check the checkpoint really is a complete MobileNetV2 before writing anything.
     let spec = HeadSpec {
         kind: HeadKind::KeepImagenet { rows: (0..IMAGENET_CLASSES).collect() },
@@ -35,110 +38,99 @@ pub fn convert(args: &Args) -> Result<(), String> {
         )
     })?;
     let bytes = weights.to_safetensors_bytes(None).map_err(|e| e.to_string())?;
-    if let Some(dir) = Path::new(out).parent() {
+    if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    std::fs::write(out, &bytes).map_err(|e| e.to_string())?;
-    println!("wrote {out}: {} tensors, {:.1} MB", weights.len(), bytes.len() as f64 / 1e6);
-    Ok(())
+    std::fs::write(&args.out, &bytes).map_err(|e| e.to_string())?;
+    println!("wrote {}: {} tensors, {:.1} MB", args.out.display(), weights.len(), bytes.len() as f64 / 1e6);
+    Ok(ExitCode::SUCCESS)
 }
 
-fn train_config(args: &Args) -> Result<TrainConfig, String> {
-    let d = TrainConfig::default();
-    Ok(TrainConfig {
-        mode: args.get("mode", d.mode)?,
-        epochs: args.get("epochs", d.epochs)?,
-        lr: args.get("lr", d.lr)?,
-        backbone_ratio: args.get("ratio", d.backbone_ratio)?,
-        layer_groups: args.switch("layer-groups"),
-        warmup_epochs: args.get("warmup", d.warmup_epochs)?,
-        batch_size: args.get("batch", d.batch_size)?,
-        label_smoothing: args.get("smoothing", d.label_smoothing)?,
-        val_fraction: args.get("val", d.val_fraction)?,
-        augment: (!args.switch("no-augment")).then(Augment::default),
-        frozen_views: args.get("views", d.frozen_views)?,
-        input_size: args.get("input-size", d.input_size)?,
-        seed: args.get("seed", d.seed)?,
-        ..d
-    })
-}
-
-fn head_kind(name: &str, classes: &[String]) -> Result<HeadKind, String> {
-    match name {
-        "replace" => Ok(HeadKind::Replace),
-        "stacked" => Ok(HeadKind::Stacked),
-        "keep" => imagenet_rows_for(classes)
+fn head_kind(head: HeadName, classes: &[String]) -> Result<HeadKind, String> {
+    match head {
+        HeadName::Replace => Ok(HeadKind::Replace),
+        HeadName::Stacked => Ok(HeadKind::Stacked),
+        HeadName::Keep => imagenet_rows_for(classes)
             .map(|rows| HeadKind::KeepImagenet { rows })
             .ok_or_else(|| "--head keep needs every class folder to be named after an ImageNet class".into()),
-        other => Err(format!("unknown head `{other}` (replace | stacked | keep)")),
     }
 }
 
-pub fn train(args: &Args) -> Result<(), String> {
-    let [data_dir] = args.positional.as_slice() else {
-        return Err("usage: graft train DATA_DIR --out DIR [options]".into());
-    };
-    let out = PathBuf::from(args.string("out").ok_or("--out DIR is required")?);
-    let mut cfg = train_config(args)?;
-    let dev = device(&args.string("backend").unwrap_or_else(|| "flex".into()))?;
-    let pretrained = load_pretrained(&weights_path(args.string("weights")))?;
-    let preprocess = Preprocess::imagenet(cfg.input_size);
-    let dataset = Dataset::from_folder(Path::new(data_dir), &preprocess).map_err(|e| e.to_string())?;
-    cfg.head = head_kind(&args.string("head").unwrap_or_else(|| "replace".into()), &dataset.classes)?;
-    let model = match args.string("from") {
+pub fn train(args: &TrainArgs) -> Result<ExitCode, String> {
+    train_with(args, None)
+}
+
+/// `train`, optionally at another learning rate (what `lr-find --apply-out` suggests).
+pub fn train_with(args: &TrainArgs, lr: Option<f64>) -> Result<ExitCode, String> {
+    let mut cfg = args.run.config()?;
+    if let Some(lr) = lr {
+        cfg.lr = lr;
+    }
+    let dev = device(args.run.common.backend);
+    let dataset = Dataset::from_folder(&args.run.data_dir, cfg.preprocess()).map_err(|e| e.to_string())?;
+    let model = match &args.from {
         // Further training of an exported model: same classes, same head.
         Some(dir) => {
-            let (model, manifest) = load_model_dir(Path::new(&dir), &dev)?;
-            if manifest.classes != dataset.classes {
+            let trained = load_model_dir(dir, &dev)?;
+            if trained.manifest.classes != dataset.classes {
                 return Err(format!(
                     "--from model has classes {:?}, the data has {:?}",
-                    manifest.classes, dataset.classes
+                    trained.manifest.classes, dataset.classes
                 ));
             }
-            cfg.head = manifest.head;
-            model
+            trained.model
         }
         None => {
-            let spec = HeadSpec { kind: cfg.head.clone(), num_classes: dataset.classes.len(), seed: cfg.seed };
+            let pretrained = load_pretrained(&weights_path(&args.run.common))?;
+            let kind = head_kind(args.head, &dataset.classes)?;
+            let spec = HeadSpec { kind, num_classes: dataset.classes.len(), seed: cfg.seed };
             ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?
         }
     };
-    let classes = dataset.classes.clone();
-    let mut trainer = Trainer::new(cfg.clone(), dataset, model, &dev).map_err(|e| e.to_string())?;
+    let epochs = cfg.epochs;
+    let mut trainer = Trainer::new(cfg, dataset, model, &dev).map_err(|e| e.to_string())?;
 
-    let events = trainer.events();
-    let mut progress = Progress::new(args.switch("json"));
-    block_on(trainer.run(|| {
-        while let Ok(event) = events.try_recv() {
-            progress.show(&event);
-        }
-        async {}
-    }));
-    while let Ok(event) = events.try_recv() {
+    // Ctrl-C stops the run at the next step; the stream then ends in `Cancelled`.
+    let cancel = trainer.cancel_token();
+    ctrlc::set_handler(move || cancel.cancel()).map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+
+    let mut progress = Progress::new(args.run.json);
+    while let Some(event) = block_on(trainer.next_event()) {
         progress.show(&event);
     }
-    if !trainer.is_finished() {
-        return Err("training did not finish".into());
-    }
-
-    let manifest = Manifest::new(classes, cfg.head.clone(), &preprocess, Some(cfg), Some(trainer.summary()));
-    let bundle = block_on(export_model(&trainer.model(), &manifest)).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let result = trainer.finish();
+    println!("{}", result.outcome.describe(epochs));
+    let code = match &result.outcome {
+        RunOutcome::Done => ExitCode::SUCCESS,
+        RunOutcome::Cancelled { .. } if args.keep_partial && result.trained.is_some() => ExitCode::from(EXIT_CANCELLED),
+        RunOutcome::Cancelled { .. } => {
+            println!("nothing exported (pass --keep-partial to export the last completed epoch)");
+            return Ok(ExitCode::from(EXIT_CANCELLED));
+        }
+        RunOutcome::Failed { .. } => {
+            println!("nothing exported");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let Some(trained) = result.trained else {
+        return Err("the run left no model to export".into());
+    };
+    let bundle = block_on(export_model(&trained)).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
     for (name, bytes) in &bundle.files {
-        std::fs::write(out.join(name), bytes).map_err(|e| e.to_string())?;
+        std::fs::write(args.out.join(name), bytes).map_err(|e| e.to_string())?;
     }
-    println!("exported to {}", out.display());
+    println!("exported to {}", args.out.display());
     if let Some(mib) = peak_rss_mib() {
         println!("peak memory {mib:.0} MiB");
     }
-    Ok(())
+    Ok(code)
 }
 
-pub fn predict(args: &Args) -> Result<(), String> {
-    let dev = device(&args.string("backend").unwrap_or_else(|| "flex".into()))?;
-    let top: usize = args.get("top", 3)?;
-    let (model, preprocess, classes, images) = if args.switch("imagenet") {
-        let pretrained = load_pretrained(&weights_path(args.string("weights")))?;
+pub fn predict(args: &PredictArgs) -> Result<ExitCode, String> {
+    let dev = device(args.common.backend);
+    let (model, preprocess, classes, images) = if args.imagenet {
+        let pretrained = load_pretrained(&weights_path(&args.common))?;
         let spec = HeadSpec {
             kind: HeadKind::KeepImagenet { rows: (0..IMAGENET_CLASSES).collect() },
             num_classes: IMAGENET_CLASSES,
@@ -146,73 +138,85 @@ pub fn predict(args: &Args) -> Result<(), String> {
         };
         let model = ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?;
         let classes = imagenet_labels().into_iter().map(String::from).collect();
-        (model, Preprocess::imagenet(224), classes, args.positional.clone())
+        (model, graft_train::TrainConfig::default().preprocess(), classes, args.paths.clone())
     } else {
-        let (dir, images) = args.positional.split_first().ok_or("usage: graft predict MODEL_DIR IMAGE...")?;
-        let (model, manifest) = load_model_dir(Path::new(dir), &dev)?;
-        (model, manifest.preprocess(), manifest.classes, images.to_vec())
+        let (dir, images) = args.paths.split_first().ok_or("usage: graft predict MODEL_DIR IMAGE...")?;
+        if images.is_empty() {
+            return Err("usage: graft predict MODEL_DIR IMAGE...".into());
+        }
+        let trained = load_model_dir(dir, &dev)?;
+        (trained.model, trained.manifest.preprocess(), trained.manifest.classes, images.to_vec())
     };
+    let mut failed = false;
     for path in &images {
-        let decoded =
-            std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| decode_image(&b).map_err(|e| e.to_string()));
+        let decoded = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| decode_image_named(&b, &path.to_string_lossy()).map_err(|e| e.to_string()));
         match decoded {
-            Err(e) => println!("{path}: cannot use: {e}"),
+            Err(e) => {
+                failed = true;
+                println!("{}: cannot use: {e}", path.display());
+            }
             Ok(image) => {
                 let preds = block_on(run_predict(&model, &preprocess, &[image], &dev))?;
                 let ranked: Vec<String> =
-                    preds[0].top_k(top).iter().map(|(c, p)| format!("{} {:.3}", classes[*c], p)).collect();
-                println!("{path}: {}", ranked.join(", "));
+                    preds[0].top_k(args.top).iter().map(|(c, p)| format!("{} {:.4}", classes[*c], p)).collect();
+                println!("{}: {}", path.display(), ranked.join(", "));
             }
         }
     }
-    Ok(())
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+const EXPORT_FILES: [&str; 3] = ["model.safetensors", "labels.json", "manifest.json"];
+
+fn read_model_dir(dir: &Path) -> Result<ExportBundle, String> {
+    let files = EXPORT_FILES
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            std::fs::read(&path).map(|b| (name.to_string(), b)).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ExportBundle { files })
 }
 
 /// Loads an exported model directory (`model.safetensors` + `manifest.json`).
-fn load_model_dir(dir: &Path, dev: &Device) -> Result<(ImageClassifier, Manifest), String> {
-    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
-    load_exported(read("model.safetensors")?, &read("manifest.json")?, dev).map_err(|e| e.to_string())
+pub fn load_model_dir(dir: &Path, dev: &Device) -> Result<TrainedModel, String> {
+    read_model_dir(dir)?.load(dev).map_err(|e| e.to_string())
 }
 
-pub fn export(args: &Args) -> Result<(), String> {
-    let [dir, out] = args.positional.as_slice() else {
-        return Err("usage: graft export MODEL_DIR OUT.zip".into());
-    };
-    let files = ["model.safetensors", "labels.json", "manifest.json"]
-        .iter()
-        .map(|name| {
-            std::fs::read(Path::new(dir).join(name)).map(|b| (name.to_string(), b)).map_err(|e| format!("{name}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn export(args: &ExportArgs) -> Result<ExitCode, String> {
+    let bundle = read_model_dir(&args.model_dir)?;
     // Load once to refuse packing a broken model.
-    load_exported(files[0].1.clone(), &files[2].1, &Device::flex()).map_err(|e| e.to_string())?;
-    std::fs::write(out, stored_zip(&files)).map_err(|e| e.to_string())?;
-    println!("wrote {out}");
-    Ok(())
+    let (weights, manifest) = (bundle.file(EXPORT_FILES[0]), bundle.file(EXPORT_FILES[2]));
+    let (Some(weights), Some(manifest)) = (weights, manifest) else {
+        return Err("the model directory is incomplete".into());
+    };
+    let loaded: Result<(ImageClassifier, Manifest), _> = load_exported(weights.to_vec(), manifest, &Device::flex());
+    loaded.map_err(|e| e.to_string())?;
+    std::fs::write(&args.out, write_zip(&bundle.files).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    println!("wrote {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn bench(args: &Args) -> Result<(), String> {
-    let backend = args.string("backend").unwrap_or_else(|| "flex".into());
-    let dev = device(&backend)?;
-    let pretrained = load_pretrained(&weights_path(args.string("weights")))?;
-    let batches: Vec<usize> = args
-        .string("batches")
-        .unwrap_or_else(|| "16,32".into())
-        .split(',')
-        .map(|b| b.trim().parse().map_err(|e| format!("--batches: {e}")))
-        .collect::<Result<_, _>>()?;
-    let iters = args.get("iters", 3)?;
-    let input = args.get("input-size", 224)?;
-    let report = block_on(graft_train::bench(&pretrained, &dev, &batches, iters, input))?;
-    if args.switch("json") {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
+    let dev = device(args.common.backend);
+    let backend = backend_label(args.common.backend);
+    let pretrained = load_pretrained(&weights_path(&args.common))?;
+    let (batches, iters, input) = (&args.batches, args.iters.max(1), args.input_size);
+    let mut report = block_on(graft_train::bench(&pretrained, &dev, batches, iters, input))?;
+    report.rows.push(graft_project::bench_ingest(16));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     }
     println!("backend {backend}, input {input}x{input}, {iters} timed batches each");
-    println!("{:<38} {:>5} {:>10} {:>10}", "what", "batch", "img/s", "ms/batch");
+    println!("{:<42} {:>5} {:>10} {:>10} {:>9}", "what", "batch", "img/s", "ms/batch", "GFLOP/s");
     for r in &report.rows {
-        println!("{:<38} {:>5} {:>10.1} {:>10.1}", r.what, r.batch, r.images_per_sec, r.ms_per_batch);
+        let gflops = r.gflops_per_sec.map(|g| format!("{g:.1}")).unwrap_or_else(|| "-".into());
+        println!("{:<42} {:>5} {:>10.1} {:>10.1} {gflops:>9}", r.what, r.batch, r.images_per_sec, r.ms_per_batch);
     }
-    for &b in &batches {
+    for &b in batches {
         let get = |what: &str| {
             report.rows.iter().find(|r| r.batch == b && r.what.starts_with(what)).map(|r| r.images_per_sec)
         };
@@ -226,5 +230,64 @@ pub fn bench(args: &Args) -> Result<(), String> {
     if let Some(bytes) = report.rows.iter().filter_map(|r| r.device_bytes_reserved).max() {
         println!("peak device pool reserved {:.0} MiB", bytes as f64 / 1048576.0);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files_under(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
     Ok(())
+}
+
+/// Decodes every file under a folder (as training would) and tallies what is used and why the
+/// rest is refused. A decoder panic is caught and counted: the tally says if anything crashed.
+pub fn check(args: &CheckArgs) -> Result<ExitCode, String> {
+    let mut files = Vec::new();
+    files_under(&args.dir, &mut files).map_err(|e| format!("{}: {e}", args.dir.display()))?;
+    files.sort();
+    let (mut used, mut crashed) = (0usize, Vec::new());
+    let mut refused: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    let pre = graft_train::TrainConfig::default().preprocess();
+    for path in &files {
+        let name = path.strip_prefix(&args.dir).unwrap_or(path).to_string_lossy().into_owned();
+        let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
+        let outcome = std::panic::catch_unwind(|| {
+            decode_image_named(&bytes, &name).map(|image| pre.prepare(&image).dimensions())
+        });
+        match outcome {
+            Ok(Ok(_)) => used += 1,
+            Ok(Err(e)) => {
+                refused.entry(e.kind()).or_default().push(if args.json { name } else { format!("{name}: {e}") })
+            }
+            Err(_) => crashed.push(name),
+        }
+    }
+    let refused_total: usize = refused.values().map(Vec::len).sum();
+    if args.json {
+        let by_reason: BTreeMap<_, _> = refused.iter().map(|(k, v)| (*k, v.len())).collect();
+        let mut json = serde_json::json!({
+            "files": files.len(), "used": used, "refused": refused_total,
+            "refused_by_reason": by_reason, "crashed": crashed,
+        });
+        if args.verbose {
+            json["refused_files"] = serde_json::json!(refused);
+        }
+        println!("{json}");
+    } else {
+        println!("{} files: {used} used, {refused_total} refused, {} crashed", files.len(), crashed.len());
+        for (reason, names) in &refused {
+            println!("  refused ({reason}): {}", names.len());
+            if args.verbose {
+                names.iter().for_each(|n| println!("    {n}"));
+            }
+        }
+        crashed.iter().for_each(|n| println!("  CRASHED: {n}"));
+    }
+    Ok(if crashed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -3,44 +3,33 @@
 mod args;
 mod backend;
 mod commands;
+mod lab;
 mod progress;
 
-const USAGE: &str = "graft — fine-tune a pretrained MobileNetV2 on folders of images
+use std::process::ExitCode;
 
-USAGE:
-  graft convert PTH OUT.safetensors            torchvision checkpoint → safetensors (f32)
-  graft train DATA_DIR --out DIR [options]     DATA_DIR holds one subfolder per class
-      --mode frozen|discriminative (frozen)  --epochs N (10)  --lr F (1e-3)  --ratio F (0.1)
-      --batch N (16)  --warmup N (1)  --val F (0.2)  --seed N (42)  --input-size N (224)
-      --head replace|stacked|keep (replace)  --views N (3)  --smoothing F (0.1)
-      --no-augment  --layer-groups  --json  --from MODEL_DIR (continue training an export)
-  graft predict MODEL_DIR IMAGE... [--top K]   top-k classes of each image
-  graft predict --imagenet IMAGE... [--top K]  the pretrained ImageNet classifier
-  graft export MODEL_DIR OUT.zip               pack an exported model like the web download
-  graft bench [--batches 16,32] [--iters N] [--input-size N]
+use clap::Parser;
 
-COMMON: --backend flex|wgpu (flex: CPU; wgpu: GPU via Vulkan/Metal/DX12)  --weights FILE";
+use crate::args::{Cli, Command};
 
-fn main() {
-    let mut raw = std::env::args().skip(1);
-    let command = raw.next().unwrap_or_default();
-    let result = args::Args::parse(raw).and_then(|args| match command.as_str() {
-        "convert" => commands::convert(&args),
-        "train" => commands::train(&args),
-        "predict" => commands::predict(&args),
-        "export" => commands::export(&args),
-        "bench" => commands::bench(&args),
-        _ => {
-            println!("{USAGE}");
-            if command.is_empty() || command == "help" || command == "--help" {
-                Ok(())
-            } else {
-                Err(format!("unknown command `{command}`"))
-            }
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Convert(a) => commands::convert(&a),
+        Command::Train(a) => commands::train(&a),
+        Command::Predict(a) => commands::predict(&a),
+        Command::Export(a) => commands::export(&a),
+        Command::Bench(a) => commands::bench(&a),
+        Command::Check(a) => commands::check(&a),
+        Command::Compare(a) => lab::compare(&a),
+        Command::LrFind(a) => lab::lr_find(&a),
+        Command::Report(a) => lab::report(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
         }
-    });
-    if let Err(message) = result {
-        eprintln!("error: {message}");
-        std::process::exit(1);
     }
 }

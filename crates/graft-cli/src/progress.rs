@@ -66,6 +66,9 @@ impl Progress {
                     s.eta_secs
                 );
             }
+            TrainEvent::Validate { epoch, done, total } => {
+                let _ = write!(err, "\r  epoch {epoch} validating {} {done}/{total}   ", bar(*done, *total));
+            }
             TrainEvent::Epoch(m) => {
                 let _ = write!(err, "\r");
                 let val = match (m.val_loss, m.val_accuracy) {
@@ -92,7 +95,9 @@ impl Progress {
             }
             TrainEvent::Warning { message } => println!("warning: {message}"),
             TrainEvent::Done(s) => println!("done in {:.1}s ({:.1} img/s overall)", s.seconds, s.images_per_sec),
-            TrainEvent::Cancelled => println!("cancelled"),
+            TrainEvent::Cancelled { completed_epochs } => {
+                println!("cancelled after {completed_epochs} completed epoch(s)")
+            }
             TrainEvent::Failed { message } => println!("failed: {message}"),
         }
     }

@@ -1,55 +1,102 @@
 //! The command-line tool end to end: train on a folder of class subfolders (with a bad file),
-//! predict with the export, pack it as a zip.
+//! predict with the export, continue training it, pack it as a zip; failed, stopped and
+//! mistyped runs exit non-zero and export nothing.
 
+#![allow(clippy::cast_possible_truncation)] // test fixtures build small synthetic values
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn graft(args: &[&str]) -> String {
+fn graft_output(args: &[&str]) -> (Output, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_graft")).args(args).current_dir(repo()).output().expect("graft runs");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out, text)
+}
+
+fn graft(args: &[&str]) -> String {
+    let (out, text) = graft_output(args);
     assert!(out.status.success(), "graft {args:?} failed:\n{text}");
     text
 }
 
+/// `graft` with a command line written as one string (the scratch paths hold no spaces).
+fn graft_line(line: &str) -> String {
+    graft(&line.split_whitespace().collect::<Vec<_>>())
+}
+
+fn sorted_photos(class: &str) -> Vec<PathBuf> {
+    let mut files: Vec<_> =
+        std::fs::read_dir(repo().join("data/photos").join(class)).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
 fn copy_photos(from: &str, to: &Path, n: usize) {
     std::fs::create_dir_all(to).unwrap();
-    let mut files: Vec<_> =
-        std::fs::read_dir(repo().join("data/photos").join(from)).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    for f in files.into_iter().take(n) {
+    for f in sorted_photos(from).into_iter().take(n) {
         std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
     }
 }
 
-#[test]
-fn train_predict_export_on_a_folder() {
-    let tmp = std::env::temp_dir().join(format!("graft-cli-test-{}", std::process::id()));
-    let data = tmp.join("data");
-    copy_photos("fruit", &data.join("fruit"), 5);
-    copy_photos("bird", &data.join("bird"), 5);
-    std::fs::write(data.join("bird/notes.jpg"), b"not an image").unwrap();
-    let out = tmp.join("model");
+struct Scratch(PathBuf);
 
-    let log = graft(&[
-        "train",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--epochs",
-        "2",
-        "--input-size",
-        "64",
-        "--batch",
-        "4",
-        "--views",
-        "1",
-    ]);
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("graft-cli-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+    fn data(&self, per_class: usize) -> PathBuf {
+        let data = self.path("data");
+        copy_photos("fruit", &data.join("fruit"), per_class);
+        copy_photos("bird", &data.join("bird"), per_class);
+        data
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `(label, probability)` pairs of one `predict` output line, best first.
+fn ranking(line: &str) -> Vec<(String, f32)> {
+    let (_, ranked) = line.rsplit_once(": ").unwrap_or_else(|| panic!("not a prediction line: {line}"));
+    ranked
+        .split(", ")
+        .map(|pair| {
+            let (label, p) = pair.rsplit_once(' ').unwrap();
+            (label.to_string(), p.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn train_predict_continue_export_on_a_folder() {
+    let tmp = Scratch::new("main");
+    let data = tmp.data(8);
+    std::fs::write(data.join("bird/notes.jpg"), b"not an image").unwrap();
+    let out = tmp.path("model");
+    let data = s(&data).to_string();
+    let common = "--input-size 128 --batch 4 --views 1";
+
+    let log = graft_line(&format!("train {data} --out {} --epochs 4 {common}", s(&out)));
     assert!(log.contains("skipped bird/notes.jpg: not an image"), "{log}");
-    assert!(log.contains("validation accuracy"), "{log}");
+    assert!(log.contains("validation accuracy") && log.contains("finished all 4 epochs"), "{log}");
     for f in ["model.safetensors", "labels.json", "manifest.json"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
@@ -57,38 +104,140 @@ fn train_predict_export_on_a_folder() {
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["classes"], serde_json::json!(["bird", "fruit"]));
     assert_eq!(manifest["training"]["mode"], "frozen");
-    assert_eq!(manifest["input_size"], 64);
+    assert_eq!(manifest["input_size"], 128);
 
-    let photo = data.join("fruit").read_dir().unwrap().next().unwrap().unwrap().path();
-    let pred = graft(&["predict", out.to_str().unwrap(), photo.to_str().unwrap(), "--top", "2"]);
-    assert!(pred.contains("fruit") && pred.contains("bird"), "{pred}");
+    // A held-out fruit photo (not among the 8 trained on) is called fruit.
+    let held_out = sorted_photos("fruit")[10].clone();
+    let top1 = |model: &Path| ranking(graft(&["predict", s(model), s(&held_out), "--top", "2"]).trim());
+    let before = top1(&out);
+    assert_eq!(before[0].0, "fruit", "{before:?}");
 
-    // Further training of the export, discriminatively this time.
-    let more = tmp.join("model2");
-    let log = graft(&[
-        "train",
-        data.to_str().unwrap(),
-        "--out",
-        more.to_str().unwrap(),
-        "--from",
-        out.to_str().unwrap(),
-        "--mode",
-        "discriminative",
-        "--epochs",
-        "1",
-        "--warmup",
-        "0",
-        "--input-size",
-        "64",
-        "--batch",
-        "4",
-    ]);
+    // `--from` starts from the export itself: with a vanishing learning rate nothing changes…
+    let same = tmp.path("same");
+    graft_line(&format!("train {data} --out {} --from {} --epochs 1 --lr 1e-20 {common}", s(&same), s(&out)));
+    assert_eq!(top1(&same), before, "--from must load the exported weights");
+    // …and real further training (discriminative this time) changes the predictions.
+    let more = tmp.path("more");
+    let log = graft_line(&format!(
+        "train {data} --out {} --from {} --mode discriminative --epochs 1 --warmup 0 --lr 3e-3 {common}",
+        s(&more),
+        s(&out)
+    ));
     assert!(log.contains("fine-tuning backbone and head"), "{log}");
-    assert!(more.join("model.safetensors").is_file());
+    assert_ne!(top1(&more)[0].1, before[0].1, "further training must change the model");
 
-    let zip = tmp.join("model.zip");
-    graft(&["export", out.to_str().unwrap(), zip.to_str().unwrap()]);
-    let bytes = std::fs::read(&zip).unwrap();
-    assert_eq!(&bytes[..4], b"PK\x03\x04");
-    std::fs::remove_dir_all(&tmp).ok();
+    let zip = tmp.path("model.zip");
+    graft(&["export", s(&out), s(&zip)]);
+    let entries = graft_train::read_zip(&std::fs::read(&zip).unwrap()).unwrap();
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["model.safetensors", "labels.json", "manifest.json"]);
+    assert_eq!(entries[0].1, std::fs::read(out.join("model.safetensors")).unwrap());
+}
+
+#[test]
+fn a_diverging_run_exits_non_zero_and_exports_nothing() {
+    let tmp = Scratch::new("nan");
+    let data = tmp.data(4);
+    let out = tmp.path("model");
+    let (status, log) =
+        graft_output(&["train", s(&data), "--out", s(&out), "--lr", "1e38", "--input-size", "64", "--batch", "4"]);
+    assert_eq!(status.status.code(), Some(1), "{log}");
+    assert!(log.contains("lower the learning rate") && log.contains("nothing exported"), "{log}");
+    assert!(!out.exists(), "a failed run must not export");
+}
+
+#[test]
+fn mistyped_flags_and_values_are_errors() {
+    let (out, text) = graft_output(&["train", "data", "--out", "x", "--epoch", "5"]);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("--epoch"), "{text}");
+    let (out, text) = graft_output(&["train", "data", "--out", "x", "--mode", "frozn"]);
+    assert!(!out.status.success() && text.contains("unknown mode"), "{text}");
+    // Help shows the defaults from TrainConfig::default().
+    let help = graft(&["train", "--help"]);
+    assert!(help.contains("[default: 10]") && help.contains("[default: frozen]"), "{help}");
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_exports_only_when_asked() {
+    for keep in [false, true] {
+        let tmp = Scratch::new(if keep { "stop-keep" } else { "stop" });
+        let data = tmp.data(4);
+        let out = tmp.path("model");
+        let line = format!(
+            "train {} --out {} --mode discriminative --warmup 0 --epochs 500 --input-size 64 --batch 4",
+            s(&data),
+            s(&out)
+        );
+        let mut args: Vec<&str> = line.split_whitespace().collect();
+        if keep {
+            args.push("--keep-partial");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_graft"))
+            .args(&args)
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut log = String::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            log.push_str(&line);
+            log.push('\n');
+            if line.starts_with("epoch   1:") {
+                let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+                assert!(sent.success());
+                break;
+            }
+        }
+        log.extend(lines.map(|l| l.unwrap() + "\n"));
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{log}");
+        assert!(log.contains("stopped after") && log.contains("of 500 epochs"), "{log}");
+        assert_eq!(out.join("model.safetensors").is_file(), keep, "{log}");
+    }
+}
+
+#[test]
+fn check_tallies_used_and_refused_files() {
+    let tmp = Scratch::new("check");
+    let data = tmp.data(2);
+    std::fs::write(data.join("fruit/empty.jpg"), b"").unwrap();
+    std::fs::write(data.join("fruit/notes.png"), b"hello").unwrap();
+    let log = graft(&["check", s(&data), "--json"]);
+    let tally: serde_json::Value = serde_json::from_str(log.trim()).unwrap();
+    assert_eq!(tally["used"], 4);
+    assert_eq!(tally["refused_by_reason"], serde_json::json!({"empty file": 1, "not an image": 1}));
+    assert_eq!(tally["crashed"], serde_json::json!([]));
+}
+
+#[test]
+fn lab_commands_compare_find_a_rate_and_report() {
+    let tmp = Scratch::new("lab");
+    let data = tmp.data(6);
+    let data = s(&data).to_string();
+    let log = graft_line(&format!("compare {data} --epochs 2 --input-size 96 --batch 4 --views 1"));
+    for label in ["frozen, head replaced", "stacked on the old head", "discriminative", "everything at one rate"] {
+        assert!(log.contains(label), "{label} missing:\n{log}");
+    }
+    // The frozen rows keep all of ImageNet's answers.
+    let frozen = log.lines().find(|l| l.starts_with("frozen, head replaced") && l.contains('%')).expect("a frozen row");
+    assert!(frozen.contains("100.0%"), "{frozen}");
+
+    let log = graft_line(&format!("lr-find {data} --input-size 96 --batch 4 --steps 40 --json"));
+    let json = log.lines().find(|l| l.starts_with('{')).expect("a JSON result");
+    let result: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(result["lrs"].as_array().map(Vec::len), result["losses"].as_array().map(Vec::len));
+    assert!(log.contains("suggested learning rate") || log.contains("no clear descent"), "{log}");
+
+    let out = tmp.path("model");
+    graft_line(&format!("train {data} --out {} --epochs 2 --input-size 96 --batch 4 --views 1", s(&out)));
+    let log = graft_line(&format!("report {data} --model {}", s(&out)));
+    assert!(log.contains("== data checks") && log.contains("on its validation split"), "{log}");
+    assert!(
+        log.contains("what the backbone still knows: ImageNet top-1 unchanged on 100.0%"),
+        "a frozen model forgets nothing:\n{log}"
+    );
 }

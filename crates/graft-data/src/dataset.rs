@@ -1,20 +1,46 @@
 //! Labelled image collections: from a folder of class subfolders or from in-memory bytes
 //! (what the browser passes). Unusable files become per-file errors; the rest is kept.
 
+use std::borrow::Cow;
+use std::io::Cursor;
 use std::path::Path;
+use std::sync::Arc;
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::decode_image;
+use crate::decode::{check_dimensions, decode_image_named, DecodeError};
 use crate::preprocess::Preprocess;
+
+/// The pixels of a prepared picture: decoded, or kept as a compact JPEG (the browser's form:
+/// 2,000 pictures take tens of megabytes) and decoded when a batch needs them. Shared either way:
+/// a training run clones items without copying pictures.
+#[derive(Debug, Clone)]
+pub enum Pixels {
+    Raw(Arc<RgbImage>),
+    Jpeg(Arc<[u8]>),
+}
+
+impl Pixels {
+    pub fn rgb(&self) -> Result<Cow<'_, RgbImage>, DecodeError> {
+        match self {
+            Pixels::Raw(image) => Ok(Cow::Borrowed(image.as_ref())),
+            Pixels::Jpeg(bytes) => {
+                image::ImageReader::with_format(Cursor::new(bytes.as_ref()), image::ImageFormat::Jpeg)
+                    .decode()
+                    .map(|img| Cow::Owned(img.to_rgb8()))
+                    .map_err(|e| DecodeError::Corrupt(format!("prepared copy: {e}")))
+            }
+        }
+    }
+}
 
 /// One usable image, already resized to the preprocessing's `resize_side`.
 #[derive(Debug, Clone)]
 pub struct ImageItem {
     pub name: String,
     pub label: usize,
-    pub image: RgbImage,
+    pub image: Pixels,
 }
 
 /// A file that could not be used, and why.
@@ -40,25 +66,47 @@ pub enum DatasetError {
     TooFewClasses(usize),
     #[error("class `{0}` has no usable images")]
     EmptyClass(String),
+    #[error("class {index} has no name")]
+    UnnamedClass { index: usize },
+    #[error("two classes are both called `{0}` (names are compared ignoring case and outer spaces)")]
+    DuplicateClass(String),
+    #[error("an image is labelled {label} but there are only {classes} classes")]
+    BadLabel { label: usize, classes: usize },
 }
 
-#[derive(Debug, Clone, Default)]
+/// Class names as they will be used: trimmed; refused when empty or duplicated (ignoring case).
+pub fn check_class_names(names: &[String]) -> Result<Vec<String>, DatasetError> {
+    let trimmed: Vec<String> = names.iter().map(|n| n.trim().to_string()).collect();
+    for (index, name) in trimmed.iter().enumerate() {
+        if name.is_empty() {
+            return Err(DatasetError::UnnamedClass { index: index + 1 });
+        }
+        if trimmed[..index].iter().any(|other| other.to_lowercase() == name.to_lowercase()) {
+            return Err(DatasetError::DuplicateClass(name.clone()));
+        }
+    }
+    Ok(trimmed)
+}
+
+#[derive(Debug, Clone)]
 pub struct Dataset {
     pub classes: Vec<String>,
     pub items: Vec<ImageItem>,
     pub errors: Vec<FileError>,
+    /// How the kept images were prepared (their stored `resize_side`).
+    pub preprocess: Preprocess,
 }
 
 impl Dataset {
-    pub fn new(classes: Vec<String>) -> Self {
-        Self { classes, ..Self::default() }
+    pub fn new(classes: Vec<String>, preprocess: Preprocess) -> Self {
+        Self { classes, items: Vec::new(), errors: Vec::new(), preprocess }
     }
 
     /// Decodes one file and keeps it, or records why it cannot be used.
-    pub fn add(&mut self, file: LabelledBytes, preprocess: &Preprocess) -> Result<(), FileError> {
-        match decode_image(&file.bytes) {
+    pub fn add(&mut self, file: LabelledBytes) -> Result<(), FileError> {
+        match decode_image_named(&file.bytes, &file.name) {
             Ok(image) => {
-                self.items.push(ImageItem { name: file.name, label: file.label, image: preprocess.prepare(&image) });
+                self.push_decoded(file.name, file.label, &image);
                 Ok(())
             }
             Err(e) => {
@@ -69,18 +117,34 @@ impl Dataset {
         }
     }
 
+    /// Keeps a picture decoded elsewhere (e.g. by the browser), after the same size checks.
+    pub fn add_decoded(&mut self, name: String, label: usize, image: &RgbImage) -> Result<(), FileError> {
+        if let Err(e) = check_dimensions(image.width(), image.height()) {
+            let err = FileError { file: name, reason: e.to_string() };
+            self.errors.push(err.clone());
+            return Err(err);
+        }
+        self.push_decoded(name, label, image);
+        Ok(())
+    }
+
+    fn push_decoded(&mut self, name: String, label: usize, image: &RgbImage) {
+        let image = Pixels::Raw(Arc::new(self.preprocess.prepare(image)));
+        self.items.push(ImageItem { name, label, image });
+    }
+
     /// Builds a dataset from in-memory files.
-    pub fn from_labelled_bytes(classes: Vec<String>, files: Vec<LabelledBytes>, preprocess: &Preprocess) -> Self {
-        let mut dataset = Self::new(classes);
+    pub fn from_labelled_bytes(classes: Vec<String>, files: Vec<LabelledBytes>, preprocess: Preprocess) -> Self {
+        let mut dataset = Self::new(classes, preprocess);
         for file in files {
-            let _ = dataset.add(file, preprocess);
+            let _ = dataset.add(file);
         }
         dataset
     }
 
     /// Reads `dir/<class>/**/<file>`; classes are the subfolder names in sorted order. Hidden
     /// files are skipped; every other unreadable file is reported.
-    pub fn from_folder(dir: &Path, preprocess: &Preprocess) -> Result<Self, DatasetError> {
+    pub fn from_folder(dir: &Path, preprocess: Preprocess) -> Result<Self, DatasetError> {
         let io = |e: std::io::Error| DatasetError::Io(format!("{}: {e}", dir.display()));
         let mut class_dirs: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
@@ -91,7 +155,7 @@ impl Dataset {
         class_dirs.sort();
         let classes =
             class_dirs.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
-        let mut dataset = Self::new(classes);
+        let mut dataset = Self::new(classes, preprocess);
         for (label, class_dir) in class_dirs.iter().enumerate() {
             let mut files = Vec::new();
             collect_files(class_dir, &mut files).map_err(io)?;
@@ -100,7 +164,7 @@ impl Dataset {
                 let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().into_owned();
                 match std::fs::read(&path) {
                     Ok(bytes) => {
-                        let _ = dataset.add(LabelledBytes { label, name, bytes }, preprocess);
+                        let _ = dataset.add(LabelledBytes { label, name, bytes });
                     }
                     Err(e) => dataset.errors.push(FileError { file: name, reason: format!("cannot read file: {e}") }),
                 }
@@ -113,7 +177,9 @@ impl Dataset {
     pub fn counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes.len()];
         for item in &self.items {
-            counts[item.label] += 1;
+            if let Some(c) = counts.get_mut(item.label) {
+                *c += 1;
+            }
         }
         counts
     }
@@ -122,10 +188,14 @@ impl Dataset {
         self.items.iter().map(|i| i.label).collect()
     }
 
-    /// Checked before training: at least two classes, none of them empty.
+    /// Checked before training: at least two named, distinct classes, none of them empty.
     pub fn validate(&self) -> Result<(), DatasetError> {
         if self.classes.len() < 2 {
             return Err(DatasetError::TooFewClasses(self.classes.len()));
+        }
+        check_class_names(&self.classes)?;
+        if let Some(item) = self.items.iter().find(|i| i.label >= self.classes.len()) {
+            return Err(DatasetError::BadLabel { label: item.label, classes: self.classes.len() });
         }
         let counts = self.counts();
         match self.classes.iter().zip(&counts).find(|(_, &n)| n == 0) {

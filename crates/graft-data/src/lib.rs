@@ -4,12 +4,19 @@
 
 mod dataset;
 mod decode;
+mod jpeg_end;
+mod num;
 mod preprocess;
 mod rng;
 mod split;
 
-pub use dataset::{Dataset, DatasetError, FileError, ImageItem, LabelledBytes};
-pub use decode::{decode_image, DecodeError, MAX_PIXELS, MAX_SIDE};
-pub use preprocess::{Augment, Normalization, Preprocess};
+pub use dataset::{check_class_names, Dataset, DatasetError, FileError, ImageItem, LabelledBytes, Pixels};
+pub use decode::{
+    check_dimensions, decode_image, decode_image_named, rgba_to_rgb, DecodeError, MAX_ASPECT, MAX_PIXELS, MAX_SIDE,
+    MIN_SIDE,
+};
+pub use jpeg_end::{jpeg_end, JpegEnd};
+pub use num::{round_u32, round_usize};
+pub use preprocess::{Augment, Normalization, Preprocess, MAX_PREPARED_ASPECT};
 pub use rng::SeededRng;
 pub use split::stratified_split;

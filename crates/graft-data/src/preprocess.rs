@@ -5,6 +5,7 @@ use image::imageops::{self, FilterType};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
+use crate::num::round_u32;
 use crate::rng::SeededRng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ impl Default for Augment {
     }
 }
 
+/// Longest side of a prepared image, in multiples of its shorter side.
+pub const MAX_PREPARED_ASPECT: u32 = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Preprocess {
     /// Side of the square network input (224 for the pretrained model).
@@ -56,18 +60,28 @@ impl Preprocess {
     }
 
     /// Resizes the shorter side to `resize_side`: the form images are kept in memory, so each
-    /// epoch's crops are cheap and a dataset of phone photos stays small.
+    /// epoch's crops are cheap and a dataset of phone photos stays small. A longer side beyond
+    /// [`MAX_PREPARED_ASPECT`] × the shorter is centre-cropped first, which bounds every prepared
+    /// image (a 4000×200 panorama would otherwise become 5120×256).
     pub fn prepare(&self, image: &RgbImage) -> RgbImage {
         let (w, h) = image.dimensions();
-        let short = w.min(h);
+        let short = w.min(h).max(1);
+        let long_limit = short.saturating_mul(MAX_PREPARED_ASPECT);
+        let (cw, ch) = (w.min(long_limit), h.min(long_limit));
+        let cropped;
+        let image = if (cw, ch) == (w, h) {
+            image
+        } else {
+            cropped = imageops::crop_imm(image, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image();
+            &cropped
+        };
         if short == self.resize_side {
             return image.clone();
         }
-        let scale = self.resize_side as f32 / short as f32;
-        let nw = ((w as f32 * scale).round() as u32).max(self.resize_side);
-        let nh = ((h as f32 * scale).round() as u32).max(self.resize_side);
-        let nw = if w <= h { self.resize_side } else { nw };
-        let nh = if h < w { self.resize_side } else { nh };
+        let side = self.resize_side;
+        // Bounded by MAX_PREPARED_ASPECT × resize_side.
+        let scaled = |long: u32| round_u32(f64::from(long) * f64::from(side) / f64::from(short)).max(side);
+        let (nw, nh) = if cw <= ch { (side, scaled(ch)) } else { (scaled(cw), side) };
         imageops::resize(image, nw, nh, FilterType::Triangle)
     }
 
@@ -138,11 +152,11 @@ fn random_crop_box(w: u32, h: u32, min_scale: f32, rng: &mut SeededRng) -> (u32,
         let target = area * rng.uniform(min_scale, 1.0);
         let log_ratio = rng.uniform((3.0f32 / 4.0).ln(), (4.0f32 / 3.0).ln());
         let ratio = log_ratio.exp();
-        let cw = (target * ratio).sqrt().round() as u32;
-        let ch = (target / ratio).sqrt().round() as u32;
+        let cw = round_u32(f64::from((target * ratio).sqrt()));
+        let ch = round_u32(f64::from((target / ratio).sqrt()));
         if cw > 0 && ch > 0 && cw <= w && ch <= h {
-            let x = rng.below((w - cw + 1) as usize) as u32;
-            let y = rng.below((h - ch + 1) as usize) as u32;
+            let x = rng.below_u32(w - cw + 1);
+            let y = rng.below_u32(h - ch + 1);
             return (x, y, cw, ch);
         }
     }
@@ -151,6 +165,7 @@ fn random_crop_box(w: u32, h: u32, min_scale: f32, rng: &mut SeededRng) -> (u32,
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 
@@ -165,7 +180,9 @@ mod tests {
         let prepared = p.prepare(&gradient(640, 480));
         assert_eq!(prepared.dimensions(), (341, 256));
         let portrait = p.prepare(&gradient(100, 300));
-        assert_eq!(portrait.dimensions(), (256, 768));
+        assert_eq!(portrait.dimensions(), (256, 512), "3:1 is cropped to 2:1 before resizing");
+        let strip = p.prepare(&gradient(4000, 250));
+        assert_eq!(strip.dimensions(), (512, 256));
         let x = p.eval(&prepared);
         assert_eq!(x.len(), p.image_len());
         // Blue channel is constant 128 → (128/255 - 0.406) / 0.225.

@@ -38,7 +38,15 @@ impl SeededRng {
 
     /// Uniform integer in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        let value = self.next_u64() % n as u64;
+        // value < n, which is a usize.
+        usize::try_from(value).unwrap_or(0)
+    }
+
+    /// Uniform integer in `0..n` (`n > 0`).
+    pub fn below_u32(&mut self, n: u32) -> u32 {
+        let value = self.next_u64() % u64::from(n);
+        u32::try_from(value).unwrap_or(0)
     }
 
     pub fn shuffle<T>(&mut self, items: &mut [T]) {

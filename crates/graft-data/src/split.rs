@@ -1,5 +1,6 @@
 //! Stratified train/validation split.
 
+use crate::num::round_usize;
 use crate::rng::SeededRng;
 
 /// Splits sample indices so each class keeps its share of validation images: `round(n × frac)`
@@ -18,7 +19,7 @@ pub fn stratified_split(
         let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
         rng.shuffle(&mut members);
         let n = members.len();
-        let mut n_val = (n as f32 * val_fraction).round() as usize;
+        let mut n_val = round_usize(n as f64 * f64::from(val_fraction));
         if val_fraction > 0.0 && n >= 2 {
             n_val = n_val.max(1);
         }

@@ -1,9 +1,11 @@
 //! Every kind of bad or awkward file a user drops: each is either decoded correctly or refused
 //! with a specific reason, never a panic.
 
+#![allow(clippy::cast_possible_truncation)] // test fixtures build small synthetic values
+
 use std::io::Cursor;
 
-use graft_data::{decode_image, Dataset, DecodeError, LabelledBytes, Preprocess};
+use graft_data::{decode_image, decode_image_named, Dataset, DecodeError, LabelledBytes, Preprocess};
 use image::{ImageFormat, Rgb, RgbImage};
 
 fn jpeg(w: u32, h: u32, f: impl Fn(u32, u32) -> Rgb<u8>) -> Vec<u8> {
@@ -54,24 +56,74 @@ fn empty_and_non_image_files_are_named_as_such() {
 }
 
 #[test]
-fn truncated_jpeg_is_refused() {
-    let full = jpeg(64, 64, |x, y| Rgb([(x * 4) as u8, (y * 4) as u8, 7]));
-    let cut = &full[..full.len() / 3];
-    assert!(
-        matches!(decode_image(cut), Err(DecodeError::Corrupt(_))),
-        "{:?}",
-        decode_image(cut).map(|i| i.dimensions())
-    );
+fn truncated_jpeg_is_refused_by_name() {
+    let full = jpeg(256, 192, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+    assert!(decode_image(&full).is_ok());
+    // The decoder alone fills a cut scan with grey and succeeds: the walk to EOI catches it.
+    for fraction in [0.05, 0.33, 0.9] {
+        let cut = &full[..(full.len() as f64 * fraction) as usize];
+        let err = decode_image(cut).expect_err("a cut JPEG must be refused");
+        assert!(matches!(err, DecodeError::Truncated { format: "JPEG", .. }), "cut at {fraction}: {err:?}");
+        assert!(err.to_string().starts_with("truncated JPEG file"), "{err}");
+    }
+    let last_byte_missing = &full[..full.len() - 1];
+    assert!(matches!(decode_image(last_byte_missing), Err(DecodeError::Truncated { .. })));
+}
+
+fn encoded(img: &image::DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap_or_else(|e| panic!("encode {format:?}: {e}"));
+    out.into_inner()
+}
+
+#[test]
+fn tiff_tga_pnm_ico_qoi_are_read() {
+    let rgb = image::DynamicImage::ImageRgb8(RgbImage::from_fn(24, 16, |x, _| {
+        if x < 12 {
+            Rgb([200, 30, 30])
+        } else {
+            Rgb([30, 30, 200])
+        }
+    }));
+    let rgba = image::DynamicImage::ImageRgba8(rgb.to_rgba8());
+    for (format, img, name) in [
+        (ImageFormat::Tiff, &rgb, "scan.tiff"),
+        (ImageFormat::Tga, &rgb, "old.tga"),
+        (ImageFormat::Pnm, &rgb, "export.ppm"),
+        (ImageFormat::Ico, &rgba, "favicon.ico"),
+        (ImageFormat::Qoi, &rgb, "frame.qoi"),
+        (ImageFormat::Bmp, &rgb, "paint.bmp"),
+    ] {
+        let bytes = encoded(img, format);
+        let decoded = decode_image_named(&bytes, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(decoded.dimensions(), (24, 16), "{name}");
+        assert!(decoded.get_pixel(2, 2).0[0] > 150 && decoded.get_pixel(20, 2).0[2] > 150, "{name}");
+    }
+    // TGA has no signature: without its extension it is unrecognised, never guessed from a
+    // misleading one.
+    let tga = encoded(&rgb, ImageFormat::Tga);
+    assert_eq!(decode_image(&tga), Err(DecodeError::NotAnImage));
+    assert!(decode_image_named(b"plain text", "notes.tga").is_err());
+    assert_eq!(decode_image_named(b"plain text", "photo.jpg"), Err(DecodeError::NotAnImage));
+}
+
+#[test]
+fn slivers_and_extreme_aspect_ratios_are_refused_and_wide_pictures_bounded() {
+    let png_of = |w: u32, h: u32| encoded(&image::DynamicImage::ImageRgb8(RgbImage::new(w, h)), ImageFormat::Png);
+    assert_eq!(decode_image(&png_of(12_000, 1)), Err(DecodeError::TooSmall { width: 12_000, height: 1 }));
+    assert_eq!(decode_image(&png_of(1, 12_000)), Err(DecodeError::TooSmall { width: 1, height: 12_000 }));
+    assert_eq!(decode_image(&png_of(12_000, 40)), Err(DecodeError::ExtremeAspect { width: 12_000, height: 40 }));
+    // A 10:1 panorama is used, and its prepared copy stays bounded (2:1 at the resize side).
+    let pre = Preprocess::imagenet(224);
+    let mut ds = Dataset::new(vec!["a".into(), "b".into()], pre);
+    ds.add(LabelledBytes { label: 0, name: "pano.png".into(), bytes: png_of(4000, 400) }).unwrap();
+    assert_eq!(ds.items[0].image.rgb().unwrap().dimensions(), (512, 256));
 }
 
 #[test]
 fn decompression_bombs_and_huge_images_are_refused_before_decoding() {
     let bomb = png_header_only(100_000, 100_000);
-    assert!(
-        matches!(decode_image(&bomb), Err(DecodeError::TooLarge { .. } | DecodeError::Corrupt(_))),
-        "{:?}",
-        decode_image(&bomb).err()
-    );
+    assert_eq!(decode_image(&bomb), Err(DecodeError::TooLarge { width: 100_000, height: 100_000 }));
     // A real 20000x20000 (1-bit, so the file is small) is refused by its size too.
     let mut big = Vec::new();
     {
@@ -120,13 +172,14 @@ fn unusual_colour_modes_become_rgb() {
     // Palette PNG with a transparent entry → flattened onto white.
     let mut pal = Vec::new();
     {
-        let mut enc = png::Encoder::new(&mut pal, 4, 1);
+        let mut enc = png::Encoder::new(&mut pal, 8, 8);
         enc.set_color(png::ColorType::Indexed);
         enc.set_depth(png::BitDepth::Eight);
         enc.set_palette(vec![255, 0, 0, 0, 0, 255]);
         enc.set_trns(vec![255, 0]);
         let mut w = enc.write_header().unwrap();
-        w.write_image_data(&[0, 1, 0, 1]).unwrap();
+        let indices: Vec<u8> = (0..64).map(|i| (i % 2) as u8).collect();
+        w.write_image_data(&indices).unwrap();
     }
     let img = decode_image(&pal).unwrap();
     assert_eq!(img.get_pixel(0, 0).0, [255, 0, 0]);
@@ -135,12 +188,12 @@ fn unusual_colour_modes_become_rgb() {
     // Animated GIF → first frame.
     let mut gif_bytes = Vec::new();
     {
-        let mut enc = gif::Encoder::new(&mut gif_bytes, 4, 4, &[0, 200, 0, 200, 0, 0]).unwrap();
+        let mut enc = gif::Encoder::new(&mut gif_bytes, 8, 8, &[0, 200, 0, 200, 0, 0]).unwrap();
         for index in [0u8, 1u8] {
             let frame = gif::Frame {
-                width: 4,
-                height: 4,
-                buffer: std::borrow::Cow::Owned(vec![index; 16]),
+                width: 8,
+                height: 8,
+                buffer: std::borrow::Cow::Owned(vec![index; 64]),
                 ..Default::default()
             };
             enc.write_frame(&frame).unwrap();
@@ -158,7 +211,7 @@ fn dataset_keeps_good_files_and_reports_each_bad_one() {
         LabelledBytes { label: 1, name: "b/notes.png".into(), bytes: b"hello".to_vec() },
         LabelledBytes { label: 1, name: "b/good.jpg".into(), bytes: jpeg(50, 90, |_, _| Rgb([1, 2, 3])) },
     ];
-    let ds = Dataset::from_labelled_bytes(vec!["a".into(), "b".into()], files, &pre);
+    let ds = Dataset::from_labelled_bytes(vec!["a".into(), "b".into()], files, pre);
     assert_eq!(ds.items.len(), 2);
     assert_eq!(ds.counts(), vec![1, 1]);
     let bad: Vec<_> = ds.errors.iter().map(|e| (e.file.as_str(), e.reason.as_str())).collect();
@@ -167,15 +220,32 @@ fn dataset_keeps_good_files_and_reports_each_bad_one() {
         vec![("a/empty.jpg", "empty file (0 bytes)"), ("b/notes.png", "not an image (unrecognised file contents)")]
     );
     // Kept images are stored at the resize side (shorter side 73 for a 64 input).
-    assert_eq!(ds.items[0].image.height(), pre.resize_side);
+    assert_eq!(ds.items[0].image.rgb().unwrap().height(), pre.resize_side);
     assert!(ds.validate().is_ok());
 
-    let one_class = Dataset::from_labelled_bytes(vec!["a".into()], vec![], &pre);
+    let one_class = Dataset::from_labelled_bytes(vec!["a".into()], vec![], pre);
     assert!(one_class.validate().unwrap_err().to_string().contains("at least 2 classes"));
     let empty = Dataset::from_labelled_bytes(
         vec!["a".into(), "b".into()],
         vec![LabelledBytes { label: 0, name: "x.jpg".into(), bytes: red_left_blue_right(8, 8) }],
-        &pre,
+        pre,
     );
     assert!(empty.validate().unwrap_err().to_string().contains("class `b` has no usable images"));
+}
+
+#[test]
+fn class_names_must_be_named_and_distinct() {
+    use graft_data::{check_class_names, DatasetError};
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(check_class_names(&names(&[" cat ", "dog"])), Ok(names(&["cat", "dog"])));
+    assert_eq!(check_class_names(&names(&["cat", "   "])), Err(DatasetError::UnnamedClass { index: 2 }));
+    assert_eq!(check_class_names(&names(&["", "dog"])), Err(DatasetError::UnnamedClass { index: 1 }));
+    assert_eq!(check_class_names(&names(&["Cat", " cat"])), Err(DatasetError::DuplicateClass("cat".into())));
+    let pre = Preprocess::imagenet(64);
+    let files = vec![
+        LabelledBytes { label: 0, name: "a.jpg".into(), bytes: red_left_blue_right(16, 16) },
+        LabelledBytes { label: 1, name: "b.jpg".into(), bytes: red_left_blue_right(16, 16) },
+    ];
+    let ds = Dataset::from_labelled_bytes(names(&["Dog", "dog "]), files, pre);
+    assert!(ds.validate().unwrap_err().to_string().contains("both called `dog`"));
 }

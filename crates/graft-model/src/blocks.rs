@@ -5,7 +5,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
-use crate::weights::{NamedTensor, WeightError, WeightMap};
+use crate::source::WeightSource;
+use crate::weights::{NamedTensor, WeightError};
 
 /// Conv2d (no bias) + BatchNorm, optionally followed by ReLU6.
 ///
@@ -51,7 +52,7 @@ impl ConvBn {
         spec: ConvSpec,
         conv_name: &str,
         bn_name: &str,
-        weights: &WeightMap,
+        weights: &impl WeightSource,
         device: &Device,
     ) -> Result<Self, WeightError> {
         let mut conv = Self::config(spec).init(device);
@@ -148,7 +149,7 @@ impl InvertedResidual {
     pub fn load(
         (c_in, c_out, stride, expand): (usize, usize, usize, usize),
         prefix: &str,
-        weights: &WeightMap,
+        weights: &impl WeightSource,
         device: &Device,
     ) -> Result<Self, WeightError> {
         let specs = Self::specs(c_in, c_out, stride, expand);

@@ -5,6 +5,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::head::{Head, HeadKind, HeadSpec};
 use crate::mobilenet::MobileNetV2;
+use crate::source::{RandomWeights, WeightSource};
 use crate::weights::{NamedTensor, WeightError, WeightMap};
 
 #[derive(Module, Debug)]
@@ -16,13 +17,24 @@ pub struct ImageClassifier {
 impl ImageClassifier {
     /// Pretrained backbone with a new head built from `spec` (the ImageNet head is dropped unless
     /// the spec asks to keep or stack on it).
-    pub fn from_pretrained(pretrained: &WeightMap, spec: &HeadSpec, device: &Device) -> Result<Self, WeightError> {
+    pub fn from_pretrained(
+        pretrained: &impl WeightSource,
+        spec: &HeadSpec,
+        device: &Device,
+    ) -> Result<Self, WeightError> {
         Ok(Self { backbone: MobileNetV2::load(pretrained, device)?, head: Head::new(spec, pretrained, device)? })
+    }
+
+    /// A randomly initialised MobileNetV2 (see [`RandomWeights`]) with a replaced head: for tests
+    /// of training mechanics, where pretrained knowledge does not matter.
+    pub fn random(num_classes: usize, seed: u64, device: &Device) -> Result<Self, WeightError> {
+        let spec = HeadSpec { kind: HeadKind::Replace, num_classes, seed };
+        Self::from_pretrained(&RandomWeights::new(seed), &spec, device)
     }
 
     /// A model exported by graft (backbone and trained head both from `weights`).
     pub fn from_export(
-        weights: &WeightMap,
+        weights: &impl WeightSource,
         kind: &HeadKind,
         num_classes: usize,
         device: &Device,

@@ -8,6 +8,7 @@ use graft_data::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use crate::mobilenet::{FEATURE_DIM, IMAGENET_CLASSES};
+use crate::source::WeightSource;
 use crate::weights::{NamedTensor, WeightError, WeightMap};
 
 /// torchvision's classifier dropout.
@@ -39,6 +40,9 @@ pub struct HeadSpec {
 /// device-global RNG shared by everything on that device).
 #[derive(Module, Debug)]
 pub struct Head {
+    /// What this head is: the one description the trainer and the manifest read.
+    #[module(skip)]
+    pub kind: HeadKind,
     pub dropout: f64,
     /// Only for [`HeadKind::Stacked`]: the pretrained ImageNet classifier, never trained.
     pub imagenet: Option<Linear>,
@@ -48,7 +52,7 @@ pub struct Head {
 
 /// Builds a burn `Linear` (weight stored `[in, out]`) from a PyTorch-layout `[out, in]` weight.
 fn linear_from_torch(
-    weights: &WeightMap,
+    weights: &impl WeightSource,
     prefix: &str,
     d_in: usize,
     d_out: usize,
@@ -74,8 +78,11 @@ fn fresh_linear(d_in: usize, d_out: usize, seed: u64, device: &Device) -> Linear
 
 impl Head {
     /// Builds the head. `pretrained` must hold `classifier.1.*` for `Stacked` and `KeepImagenet`.
-    pub fn new(spec: &HeadSpec, pretrained: &WeightMap, device: &Device) -> Result<Self, WeightError> {
+    pub fn new(spec: &HeadSpec, pretrained: &impl WeightSource, device: &Device) -> Result<Self, WeightError> {
         let n = spec.num_classes;
+        if n == 0 {
+            return Err(WeightError::Mismatch("a head needs at least one class".into()));
+        }
         let (imagenet, linear) = match &spec.kind {
             HeadKind::Replace => (None, fresh_linear(FEATURE_DIM, n, spec.seed, device)),
             HeadKind::Stacked => {
@@ -84,8 +91,17 @@ impl Head {
                 (Some(old), fresh_linear(IMAGENET_CLASSES, n, spec.seed, device))
             }
             HeadKind::KeepImagenet { rows } => {
-                let w = pretrained.values("classifier.1.weight", &[IMAGENET_CLASSES, FEATURE_DIM])?;
-                let b = pretrained.values("classifier.1.bias", &[IMAGENET_CLASSES])?;
+                if rows.len() != n {
+                    return Err(WeightError::Mismatch(format!(
+                        "keeping the ImageNet head needs one ImageNet class per class: {} rows for {n} classes",
+                        rows.len()
+                    )));
+                }
+                if let Some(bad) = rows.iter().find(|&&r| r >= IMAGENET_CLASSES) {
+                    return Err(WeightError::Mismatch(format!("ImageNet has no class {bad}")));
+                }
+                let w = pretrained.values_for("classifier.1.weight", &[IMAGENET_CLASSES, FEATURE_DIM])?;
+                let b = pretrained.values_for("classifier.1.bias", &[IMAGENET_CLASSES])?;
                 let mut picked = WeightMap::default();
                 let w_rows = rows.iter().flat_map(|&r| w[r * FEATURE_DIM..(r + 1) * FEATURE_DIM].iter().copied());
                 picked.insert("w.weight", vec![rows.len(), FEATURE_DIM], w_rows.collect());
@@ -93,20 +109,21 @@ impl Head {
                 (None, linear_from_torch(&picked, "w", FEATURE_DIM, rows.len(), device)?)
             }
         };
-        assert_eq!(linear.weight.val().dims()[1], n, "head width must equal class count");
-        Ok(Self { dropout: DROPOUT, imagenet, linear })
+        Ok(Self { kind: spec.kind.clone(), dropout: DROPOUT, imagenet, linear })
     }
 
     /// Loads a trained head back from exported weights (`classifier.1` or `classifier.1`+`.2`).
     pub fn load(
         kind: &HeadKind,
         num_classes: usize,
-        weights: &WeightMap,
+        weights: &impl WeightSource,
         device: &Device,
     ) -> Result<Self, WeightError> {
         let dropout = DROPOUT;
+        let kind = kind.clone();
         match kind {
             HeadKind::Stacked => Ok(Self {
+                kind,
                 dropout,
                 imagenet: Some(
                     linear_from_torch(weights, "classifier.1", FEATURE_DIM, IMAGENET_CLASSES, device)?.freeze(),
@@ -114,6 +131,7 @@ impl Head {
                 linear: linear_from_torch(weights, "classifier.2", IMAGENET_CLASSES, num_classes, device)?,
             }),
             _ => Ok(Self {
+                kind,
                 dropout,
                 imagenet: None,
                 linear: linear_from_torch(weights, "classifier.1", FEATURE_DIM, num_classes, device)?,
@@ -132,6 +150,7 @@ impl Head {
     /// Training forward: inverted dropout on the features with a host-drawn mask.
     pub fn forward_train(&self, features: Tensor<2>, rng: &mut SeededRng) -> Tensor<2> {
         let [n, d] = features.dims();
+        #[allow(clippy::cast_possible_truncation)] // a probability: f32 holds it
         let keep = 1.0 - self.dropout as f32;
         let mask: Vec<f32> = (0..n * d).map(|_| if rng.next_f32() < keep { 1.0 / keep } else { 0.0 }).collect();
         let mask = Tensor::from_data(TensorData::new(mask, [n, d]), &features.device());

@@ -7,11 +7,13 @@ mod blocks;
 mod classifier;
 mod head;
 mod mobilenet;
+mod source;
 mod weights;
 
 pub use classifier::ImageClassifier;
 pub use head::{Head, HeadKind, HeadSpec};
 pub use mobilenet::{MobileNetV2, FEATURE_DIM, IMAGENET_CLASSES};
+pub use source::{RandomWeights, WeightSource};
 pub use weights::{NamedTensor, WeightError, WeightMap};
 
 /// ImageNet class names, in the order of the 1000 logits of the pretrained classifier.

@@ -4,7 +4,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use crate::blocks::{ConvBn, ConvSpec, InvertedResidual, LayerNames};
-use crate::weights::{NamedTensor, WeightError, WeightMap};
+use crate::source::WeightSource;
+use crate::weights::{NamedTensor, WeightError};
 
 /// Width of the pooled feature vector fed to the classifier.
 pub const FEATURE_DIM: usize = 1280;
@@ -30,7 +31,7 @@ pub struct MobileNetV2 {
 
 impl MobileNetV2 {
     /// Builds the backbone from torchvision-named weights (`features.*`); other names are ignored.
-    pub fn load(weights: &WeightMap, device: &Device) -> Result<Self, WeightError> {
+    pub fn load(weights: &impl WeightSource, device: &Device) -> Result<Self, WeightError> {
         let stem_spec = ConvSpec { c_in: 3, c_out: 32, kernel: 3, stride: 2, groups: 1, relu6: true };
         let stem_names = LayerNames::norm_activation("features.0");
         let stem = ConvBn::load(stem_spec, &stem_names.conv, &stem_names.bn, weights, device)?;
@@ -54,13 +55,22 @@ impl MobileNetV2 {
 
     /// Images `[N, 3, H, W]` (normalised) → pooled features `[N, 1280]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        Self::pool(self.feature_map(images))
+    }
+
+    /// The last block's activations before pooling: `[N, 1280, H/32, W/32]` (what Grad-CAM
+    /// explains).
+    pub fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
         let mut x = self.stem.forward(images);
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let x = self.last.forward(x);
-        // Global average pool over H and W.
-        x.mean_dim(3).mean_dim(2).flatten(1, 3)
+        self.last.forward(x)
+    }
+
+    /// Global average pool over H and W.
+    pub fn pool(map: Tensor<4>) -> Tensor<2> {
+        map.mean_dim(3).mean_dim(2).flatten(1, 3)
     }
 
     pub fn export(&self, out: &mut Vec<NamedTensor>) {

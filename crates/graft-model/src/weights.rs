@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use burn::store::{bridge, ModuleStore, SafetensorsStore};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Tensor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightError {
@@ -19,6 +19,8 @@ pub enum WeightError {
     Shape { name: String, found: Vec<usize>, expected: Vec<usize> },
     #[error("GPU readback failed: {0}")]
     Readback(String),
+    #[error("{0}")]
+    Mismatch(String),
 }
 
 /// Host-side f32 tensors keyed by torchvision parameter name.
@@ -63,17 +65,6 @@ impl WeightMap {
             });
         }
         Ok(values)
-    }
-
-    /// A tensor of rank `D` on `device`, checked against the expected shape.
-    pub fn tensor<const D: usize>(
-        &self,
-        name: &str,
-        expected: [usize; D],
-        device: &Device,
-    ) -> Result<Tensor<D>, WeightError> {
-        let values = self.values(name, &expected)?.to_vec();
-        Ok(Tensor::from_data(TensorData::new(values, expected), device))
     }
 
     /// Reads a safetensors file held in memory (f32, f16 or bf16 tensors).
@@ -151,7 +142,7 @@ impl NamedTensor {
     pub async fn read_all(tensors: Vec<NamedTensor>) -> Result<WeightMap, WeightError> {
         let mut map = WeightMap::default();
         for t in tensors {
-            let data = t.flat.into_data_async().await.map_err(|e| WeightError::Readback(format!("{e:?}")))?;
+            let data = t.flat.into_data_async().await.map_err(|e| WeightError::Readback(e.to_string()))?;
             let values =
                 data.convert::<f32>().try_into_vec::<f32>().map_err(|e| WeightError::Readback(format!("{e:?}")))?;
             map.insert(t.name, t.shape, values);

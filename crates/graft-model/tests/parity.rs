@@ -1,6 +1,8 @@
 //! The port is exact: logits equal PyTorch's on a fixed input, and a real photo gets a sensible
 //! ImageNet top-1. Reference values come from scripts/make_reference.py (torch + torchvision).
 
+#![allow(clippy::cast_possible_truncation)] // test fixtures build small synthetic values
+
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -159,4 +161,41 @@ fn wgpu_backend_matches_flex() {
     let max_err = flex.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     println!("max |logit diff| wgpu vs flex: {max_err:e}");
     assert!(max_err < 1e-3, "wgpu differs from flex by {max_err}");
+}
+
+#[test]
+fn random_model_has_the_pretrained_layout() {
+    let device = Device::flex();
+    let weights = pretrained();
+    let random = ImageClassifier::random(3, 1, &device).unwrap();
+    let real = ImageClassifier::from_pretrained(
+        &weights,
+        &HeadSpec { kind: HeadKind::Replace, num_classes: 3, seed: 1 },
+        &device,
+    )
+    .unwrap();
+    let layout = |m: &ImageClassifier| -> Vec<(String, Vec<usize>)> {
+        m.named_tensors().into_iter().map(|t| (t.name, t.shape)).collect()
+    };
+    assert_eq!(layout(&random), layout(&real));
+    // Seeded: the same seed gives the same weights, another seed others.
+    let a = futures::executor::block_on(random.to_weight_map()).unwrap();
+    let b = futures::executor::block_on(ImageClassifier::random(3, 1, &device).unwrap().to_weight_map()).unwrap();
+    let c = futures::executor::block_on(ImageClassifier::random(3, 2, &device).unwrap().to_weight_map()).unwrap();
+    let w = |m: &WeightMap| m.values("features.3.conv.0.0.weight", &[144, 24, 1, 1]).unwrap().to_vec();
+    assert_eq!(w(&a), w(&b));
+    assert_ne!(w(&a), w(&c));
+}
+
+#[test]
+fn a_head_that_does_not_fit_is_an_error_not_a_panic() {
+    let device = Device::flex();
+    let weights = pretrained();
+    let spec = HeadSpec { kind: HeadKind::KeepImagenet { rows: vec![954] }, num_classes: 2, seed: 0 };
+    let err = ImageClassifier::from_pretrained(&weights, &spec, &device).expect_err("refused");
+    assert!(err.to_string().contains("1 rows for 2 classes"), "{err}");
+    let spec = HeadSpec { kind: HeadKind::KeepImagenet { rows: vec![5000] }, num_classes: 1, seed: 0 };
+    assert!(ImageClassifier::from_pretrained(&weights, &spec, &device).is_err());
+    let spec = HeadSpec { kind: HeadKind::Replace, num_classes: 0, seed: 0 };
+    assert!(ImageClassifier::from_pretrained(&weights, &spec, &device).is_err());
 }

@@ -17,6 +17,6 @@ pub fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int> {
 
 /// Reads a 2-D float tensor back to the host without blocking.
 pub async fn read_matrix(t: Tensor<2>) -> Result<Vec<f32>, String> {
-    let data = t.into_data_async().await.map_err(|e| format!("readback failed: {e:?}"))?;
+    let data = t.into_data_async().await.map_err(|e| format!("readback failed: {e}"))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("readback failed: {e:?}"))
 }

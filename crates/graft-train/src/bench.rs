@@ -5,23 +5,31 @@ use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use graft_model::{HeadKind, HeadSpec, ImageClassifier, WeightMap, FEATURE_DIM};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
 use crate::batch::read_matrix;
 use crate::loss::{cross_entropy, smoothed_targets};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchRow {
-    pub what: &'static str,
+    pub what: String,
     pub batch: usize,
     pub images_per_sec: f32,
     pub ms_per_batch: f32,
+    /// Achieved compute rate, counting MobileNetV2 as ~0.3 GFLOP per 224² image forward and
+    /// ~0.9 forward + backward (scaled with the input area); `None` where it does not apply.
+    pub gflops_per_sec: Option<f32>,
     /// Device allocator bytes reserved after the measurement (GPU backends; `None` on flex).
     pub device_bytes_reserved: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// GFLOP of one MobileNetV2 forward pass on a 224×224 image (the convention of the papers).
+pub const FORWARD_GFLOP_224: f32 = 0.3;
+/// GFLOP of one forward + backward pass on a 224×224 image.
+pub const TRAIN_GFLOP_224: f32 = 0.9;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
     pub input_size: u32,
     pub iterations: usize,
@@ -45,14 +53,19 @@ pub async fn bench(
     let frozen_backbone = model.backbone.valid();
     let mut rows = Vec::new();
     let s = input_size as usize;
+    let area = (input_size as f32 / 224.0).powi(2);
     for &batch in batches {
         let labels: Vec<usize> = (0..batch).map(|i| i % CLASSES).collect();
-        let row = |what, seconds: f32| BenchRow {
-            what,
-            batch,
-            images_per_sec: (batch * iterations) as f32 / seconds,
-            ms_per_batch: seconds * 1000.0 / iterations as f32,
-            device_bytes_reserved: device.memory_pool_usage().map(|u| u.bytes_reserved),
+        let row = |what: &str, seconds: f32, gflop_per_image: Option<f32>| {
+            let images_per_sec = (batch * iterations) as f32 / seconds;
+            BenchRow {
+                what: what.to_string(),
+                batch,
+                images_per_sec,
+                ms_per_batch: seconds * 1000.0 / iterations as f32,
+                gflops_per_sec: gflop_per_image.map(|g| g * area * images_per_sec),
+                device_bytes_reserved: device.memory_pool_usage().map(|u| u.bytes_reserved),
+            }
         };
 
         // Frozen: backbone inference only (what the feature cache costs, once per image).
@@ -66,7 +79,7 @@ pub async fn bench(
                 elapsed += t0.elapsed().as_secs_f32();
             }
         }
-        rows.push(row("frozen: backbone features", elapsed));
+        rows.push(row("frozen: backbone features", elapsed, Some(FORWARD_GFLOP_224)));
 
         // Frozen: one head step on cached features (what each later epoch costs).
         let mut head = model.head.clone().fork(&autodiff).train();
@@ -84,7 +97,7 @@ pub async fn bench(
                 elapsed += t0.elapsed().as_secs_f32();
             }
         }
-        rows.push(row("frozen: head step on cache", elapsed));
+        rows.push(row("frozen: head step on cache", elapsed, None));
 
         // Discriminative: full forward + backward + update of every parameter.
         let mut full = ImageClassifier::from_pretrained(pretrained, &spec, &device)
@@ -105,7 +118,7 @@ pub async fn bench(
                 elapsed += t0.elapsed().as_secs_f32();
             }
         }
-        rows.push(row("discriminative: full fine-tune step", elapsed));
+        rows.push(row("discriminative: full fine-tune step", elapsed, Some(TRAIN_GFLOP_224)));
     }
     Ok(BenchReport { input_size, iterations, rows })
 }

@@ -1,7 +1,6 @@
 //! Training settings, with defaults that suit a few dozen images per class.
 
-use graft_data::Augment;
-use graft_model::HeadKind;
+use graft_data::{Augment, Preprocess};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +36,6 @@ impl std::str::FromStr for Mode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub mode: Mode,
-    pub head: HeadKind,
     pub epochs: usize,
     /// Peak learning rate of the head.
     pub lr: f64,
@@ -63,7 +61,6 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             mode: Mode::Frozen,
-            head: HeadKind::Replace,
             epochs: 10,
             lr: 1e-3,
             backbone_ratio: 0.1,
@@ -82,6 +79,12 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// How images are prepared and normalised for this run's input size: the one place the
+    /// trainer, prediction and the exported manifest take it from.
+    pub fn preprocess(&self) -> Preprocess {
+        Preprocess::imagenet(self.input_size)
+    }
+
     /// Head learning rate multiplier for backbone layer `index` of `count` (discriminative).
     pub fn backbone_layer_factor(&self, index: usize, count: usize) -> f64 {
         if !self.layer_groups || count < 2 {

@@ -1,6 +1,6 @@
 //! The typed messages a training run emits, in order: `Loaded`, then `Phase`/`Extract`/`Step`/
-//! `Epoch` as work proceeds, `Evaluation` at the end, and one of `Done`, `Cancelled`, `Failed`.
-//! `Warning` may come at any time.
+//! `Validate`/`Epoch` as work proceeds, `Evaluation` at the end, and last of all exactly one of
+//! `Done`, `Cancelled`, `Failed` — the run's [`RunOutcome`]. `Warning` may come at any time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -55,6 +55,22 @@ pub struct Evaluation {
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<u32>>,
     pub per_class_accuracy: Vec<Option<f32>>,
+    /// Every validation picture's outcome, in validation order (for interpretation).
+    #[serde(default)]
+    pub items: Vec<ValItem>,
+}
+
+/// One validation picture: what it is, what the model said, how sure it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValItem {
+    pub name: String,
+    /// Index of the picture in the run's dataset.
+    pub index: usize,
+    pub label: usize,
+    pub predicted: usize,
+    pub confidence: f32,
+    pub true_probability: f32,
+    pub loss: f32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,16 +103,74 @@ pub enum TrainEvent {
         images_per_sec: f32,
     },
     Step(StepProgress),
+    /// Validation batches of an epoch (discriminative mode runs the backbone on them).
+    Validate {
+        epoch: usize,
+        done: usize,
+        total: usize,
+    },
     Epoch(EpochMetrics),
     Evaluation(Evaluation),
     Warning {
         message: String,
     },
     Done(Summary),
-    Cancelled,
+    /// Stopped by the user; `completed_epochs` full epochs were trained and validated.
+    Cancelled {
+        completed_epochs: usize,
+    },
     Failed {
         message: String,
     },
+}
+
+impl TrainEvent {
+    /// The outcome this event announces, for the three events that end a run.
+    pub fn outcome(&self) -> Option<RunOutcome> {
+        match self {
+            TrainEvent::Done(_) => Some(RunOutcome::Done),
+            TrainEvent::Cancelled { completed_epochs } => {
+                Some(RunOutcome::Cancelled { completed_epochs: *completed_epochs })
+            }
+            TrainEvent::Failed { message } => Some(RunOutcome::Failed { message: message.clone() }),
+            _ => None,
+        }
+    }
+}
+
+/// How a run ended: exactly one per run, and the last event of its stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RunOutcome {
+    Done,
+    Cancelled { completed_epochs: usize },
+    Failed { message: String },
+}
+
+impl RunOutcome {
+    /// Whether the run leaves a model worth keeping: a finished run, or a stopped one that
+    /// completed at least one epoch (its model is the one of the last completed epoch).
+    pub fn keeps_model(&self) -> bool {
+        match self {
+            RunOutcome::Done => true,
+            RunOutcome::Cancelled { completed_epochs } => *completed_epochs > 0,
+            RunOutcome::Failed { .. } => false,
+        }
+    }
+
+    /// One line for people: what happened and what was kept.
+    pub fn describe(&self, epochs: usize) -> String {
+        match self {
+            RunOutcome::Done => format!("finished all {epochs} epochs"),
+            RunOutcome::Cancelled { completed_epochs: 0 } => {
+                "stopped before the first epoch ended: no model kept".into()
+            }
+            RunOutcome::Cancelled { completed_epochs } => format!(
+                "stopped after {completed_epochs} of {epochs} epochs: kept the model of epoch {completed_epochs}"
+            ),
+            RunOutcome::Failed { message } => format!("failed: {message}"),
+        }
+    }
 }
 
 /// Shared stop flag: the trainer checks it between steps.

@@ -8,9 +8,10 @@ use graft_data::{Normalization, Preprocess};
 use graft_model::{HeadKind, ImageClassifier, WeightError, WeightMap};
 use serde::{Deserialize, Serialize};
 
+use crate::archive::{read_zip, write_zip, ZipError};
 use crate::config::TrainConfig;
 use crate::events::Summary;
-use crate::zip::stored_zip;
+use crate::trainer::TrainedModel;
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const LABELS_FILE: &str = "labels.json";
@@ -59,6 +60,18 @@ impl Manifest {
     pub fn preprocess(&self) -> Preprocess {
         Preprocess { input_size: self.input_size, resize_side: self.resize_side, norm: self.normalization }
     }
+
+    /// Whether every recorded metric is a finite number.
+    pub fn metrics_are_finite(&self) -> bool {
+        let Some(m) = &self.metrics else { return true };
+        let epochs = m.epochs.iter().all(|e| {
+            [e.train_loss, e.train_accuracy, e.seconds].iter().all(|v| v.is_finite())
+                && e.val_loss.is_none_or(f32::is_finite)
+                && e.val_accuracy.is_none_or(f32::is_finite)
+        });
+        let eval = m.evaluation.as_ref().is_none_or(|e| e.loss.is_finite() && e.accuracy.is_finite());
+        epochs && eval && m.seconds.is_finite() && m.images_per_sec.is_finite()
+    }
 }
 
 /// The three exported files, in memory.
@@ -73,20 +86,55 @@ impl ExportBundle {
     }
 
     /// One `.zip` download for the browser.
-    pub fn to_zip(&self) -> Vec<u8> {
-        stored_zip(&self.files)
+    pub fn to_zip(&self) -> Result<Vec<u8>, ZipError> {
+        write_zip(&self.files)
+    }
+
+    /// The files of an exported model's zip (as [`ExportBundle::to_zip`] writes it).
+    pub fn from_zip(bytes: &[u8]) -> Result<Self, LoadError> {
+        let files = read_zip(bytes).map_err(|e| LoadError::Manifest(e.to_string()))?;
+        let bundle = Self { files };
+        for name in [WEIGHTS_FILE, MANIFEST_FILE] {
+            if bundle.file(name).is_none() {
+                return Err(LoadError::Manifest(format!("the archive has no {name}")));
+            }
+        }
+        Ok(bundle)
+    }
+
+    /// Loads the model these files describe onto `device`.
+    pub fn load(&self, device: &Device) -> Result<TrainedModel, LoadError> {
+        let missing = |name: &str| LoadError::Manifest(format!("the export has no {name}"));
+        let weights = self.file(WEIGHTS_FILE).ok_or_else(|| missing(WEIGHTS_FILE))?;
+        let manifest = self.file(MANIFEST_FILE).ok_or_else(|| missing(MANIFEST_FILE))?;
+        let (model, manifest) = load_exported(weights.to_vec(), manifest, device)?;
+        Ok(TrainedModel { model, manifest })
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Weights(#[from] WeightError),
+    #[error("the manifest cannot be written: {0}")]
+    Manifest(String),
+}
+
 /// Reads the model back from the device (asynchronously) and packs the export.
-pub async fn export_model(model: &ImageClassifier, manifest: &Manifest) -> Result<ExportBundle, WeightError> {
+pub async fn export_model(trained: &TrainedModel) -> Result<ExportBundle, ExportError> {
+    let TrainedModel { model, manifest } = trained;
+    if !manifest.metrics_are_finite() {
+        // JSON has no NaN: such a manifest would be written with nulls and never load again.
+        return Err(ExportError::Manifest("its metrics are not finite numbers (the run diverged)".into()));
+    }
     let weights = model.to_weight_map().await?;
     // "format": "pt" tells safetensors' PyTorch helpers these are torch-layout tensors.
     let metadata =
         HashMap::from([("format".to_string(), "pt".to_string()), ("graft_format".to_string(), FORMAT.to_string())]);
     let safetensors = weights.to_safetensors_bytes(Some(metadata))?;
-    let labels = serde_json::to_vec_pretty(&manifest.classes).expect("labels serialise");
-    let manifest_json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+    let json_error = |e: serde_json::Error| ExportError::Manifest(e.to_string());
+    let labels = serde_json::to_vec_pretty(&manifest.classes).map_err(json_error)?;
+    let manifest_json = serde_json::to_vec_pretty(manifest).map_err(json_error)?;
     Ok(ExportBundle {
         files: vec![
             (WEIGHTS_FILE.into(), safetensors),

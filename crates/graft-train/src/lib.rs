@@ -1,7 +1,8 @@
-//! The trainer: frozen-backbone and discriminative fine-tuning behind one async event stream,
-//! plus metrics, export/import of trained models and prediction. UI-free: the web app and the
-//! CLI both drive a [`Trainer`] and render its [`TrainEvent`]s.
+//! The trainer: frozen-backbone and discriminative fine-tuning behind one async event stream
+//! that ends in the run's [`RunOutcome`], plus metrics, export/import of trained models and
+//! prediction. UI-free: the web app and the CLI both pull a [`Trainer`]'s [`TrainEvent`]s.
 
+mod archive;
 mod batch;
 mod bench;
 mod config;
@@ -12,14 +13,16 @@ mod metrics;
 mod predict;
 mod schedule;
 mod trainer;
-mod zip;
 
-pub use bench::{bench, BenchReport, BenchRow};
+pub use archive::{read_zip, write_zip, ZipError, MAX_UNPACKED_BYTES};
+pub use bench::{bench, BenchReport, BenchRow, FORWARD_GFLOP_224, TRAIN_GFLOP_224};
 pub use config::{Mode, TrainConfig};
-pub use events::{CancelToken, EpochMetrics, Evaluation, PhaseKind, StepProgress, Summary, TrainEvent};
-pub use export::{export_model, load_exported, ExportBundle, LoadError, Manifest};
+pub use events::{
+    CancelToken, EpochMetrics, Evaluation, PhaseKind, RunOutcome, StepProgress, Summary, TrainEvent, ValItem,
+};
+pub use export::{export_model, load_exported, ExportBundle, ExportError, LoadError, Manifest};
+pub use loss::{cross_entropy, smoothed_targets};
 pub use metrics::confusion_evaluation;
 pub use predict::{predict, Prediction};
 pub use schedule::OneCycle;
-pub use trainer::{TrainError, Trainer};
-pub use zip::stored_zip;
+pub use trainer::{RunResult, TrainError, TrainedModel, Trainer};

@@ -20,27 +20,48 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     (log_softmax(logits, 1) * targets).sum().neg().div_scalar(batch as f32)
 }
 
+/// One sample's outcome.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowStat {
+    pub predicted: usize,
+    /// Probability of the predicted class.
+    pub confidence: f32,
+    /// Probability of the true class.
+    pub true_probability: f32,
+    /// Cross-entropy of the true class.
+    pub loss: f32,
+}
+
 /// Host-side statistics of one batch of logits `[n, classes]` (row-major).
 pub struct BatchStats {
     /// Sum of per-sample (unsmoothed) cross-entropy.
     pub loss_sum: f32,
     pub correct: usize,
     pub predictions: Vec<usize>,
+    pub rows: Vec<RowStat>,
 }
 
 pub fn batch_stats(logits: &[f32], classes: usize, labels: &[usize]) -> BatchStats {
     let mut loss_sum = 0.0;
     let mut correct = 0;
     let mut predictions = Vec::with_capacity(labels.len());
+    let mut rows = Vec::with_capacity(labels.len());
     for (row, &label) in logits.chunks(classes).zip(labels) {
         let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let log_sum = row.iter().map(|v| (v - max).exp()).sum::<f32>().ln() + max;
-        loss_sum += log_sum - row[label];
+        let loss = log_sum - row[label];
+        loss_sum += loss;
         let pred = argmax(row);
         correct += usize::from(pred == label);
         predictions.push(pred);
+        rows.push(RowStat {
+            predicted: pred,
+            confidence: (row[pred] - log_sum).exp(),
+            true_probability: (row[label] - log_sum).exp(),
+            loss,
+        });
     }
-    BatchStats { loss_sum, correct, predictions }
+    BatchStats { loss_sum, correct, predictions, rows }
 }
 
 pub fn argmax(row: &[f32]) -> usize {

@@ -17,7 +17,13 @@ pub fn confusion_evaluation(classes: usize, labels: &[usize], predictions: &[usi
         })
         .collect();
     let correct: u32 = (0..classes).map(|c| confusion[c][c]).sum();
-    Evaluation { loss, accuracy: correct as f32 / labels.len().max(1) as f32, confusion, per_class_accuracy }
+    Evaluation {
+        loss,
+        accuracy: correct as f32 / labels.len().max(1) as f32,
+        confusion,
+        per_class_accuracy,
+        items: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ impl OneCycle {
     /// Multiplier of the peak learning rate at `step` (0-based).
     pub fn factor(&self, step: usize) -> f64 {
         // At least a few ramp steps (when the run has them): short browser runs need the ramp most.
-        let by_fraction = (self.total_steps as f64 * self.warmup_fraction).round() as usize;
+        let by_fraction = graft_data::round_usize(self.total_steps as f64 * self.warmup_fraction);
         let warm = by_fraction.max((self.total_steps / 3).min(3)).max(1);
         if step < warm {
             return 0.1 + 0.9 * (step + 1) as f64 / warm as f64;

@@ -16,16 +16,16 @@ impl Trainer {
     ) -> Result<State, String> {
         let views = self.views();
         let is_val = view == views;
-        let set = if is_val { &self.val_idx } else { &self.train_idx };
-        let end = (cursor + self.cfg.batch_size).min(set.len());
-        let items = set[cursor..end].to_vec();
+        let set_len = if is_val { self.val_idx.len() } else { self.train_idx.len() };
+        let end = (cursor + self.cfg.batch_size).min(set_len);
+        let items = if is_val { &self.val_idx } else { &self.train_idx }[cursor..end].to_vec();
         let total_images = self.train_idx.len() * views + self.val_idx.len();
         let done_before = view.min(views) * self.train_idx.len() + cursor;
 
         if !items.is_empty() {
             let t0 = Instant::now();
             let aug = (!is_val).then_some(view);
-            let x = images_to_tensor(self.prepare(&items, aug), self.cfg.input_size, &self.device);
+            let x = images_to_tensor(self.prepare(&items, aug)?, self.cfg.input_size, &self.device);
             let features = self.backbone.forward(x);
             // A one-value readback waits for the batch to finish: honest timing, bounded queue.
             read_matrix(features.clone().slice([0..1, 0..1])).await?;
@@ -38,7 +38,7 @@ impl Trainer {
                 images_per_sec: items.len() as f32 / dt.max(1e-6),
             });
         }
-        if end < set.len() {
+        if end < set_len {
             return Ok(State::Extract { view, cursor: end, pending });
         }
         let features = (!pending.is_empty()).then(|| Tensor::cat(pending, 0));

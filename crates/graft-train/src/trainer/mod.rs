@@ -1,9 +1,12 @@
-//! The step-able training process. Each [`Trainer::step`] does one batch of work (feature
-//! extraction, a training step or a validation batch), reads back only what it reports, with
-//! `into_data_async`, and emits [`TrainEvent`]s. Drivers await `step` in a loop and yield to their
-//! event loop in between (the browser) or not (the CLI).
+//! The step-able training process. [`Trainer::next_event`] is a pull stream: each call returns
+//! the next [`TrainEvent`], doing one batch of work (feature extraction, a training step or a
+//! validation batch) when no event is waiting, and reading back only what it reports, with
+//! `into_data_async`. The stream ends with the run's outcome (`Done`, `Cancelled` or `Failed`);
+//! [`Trainer::finish`] then hands over the model, manifest and summary. Drivers loop over
+//! `next_event` and yield to their event loop in between (the browser) or not (the CLI).
 
-use async_channel::{Receiver, Sender};
+use std::collections::VecDeque;
+
 use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -16,7 +19,8 @@ mod train_step;
 mod validate;
 
 use crate::config::{Mode, TrainConfig};
-use crate::events::{CancelToken, EpochMetrics, Evaluation, PhaseKind, Summary, TrainEvent};
+use crate::events::{CancelToken, EpochMetrics, Evaluation, PhaseKind, RunOutcome, Summary, TrainEvent};
+use crate::export::Manifest;
 use crate::schedule::OneCycle;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +31,7 @@ pub enum TrainError {
     Config(String),
 }
 
-/// Where the run stands; each variant is resumed by the next `step`.
+/// Where the run stands; each variant is resumed by the next step.
 enum State {
     /// Frozen mode: extracting features for cached view `view` (`view == views` is validation).
     Extract {
@@ -45,13 +49,14 @@ enum State {
         cursor: usize,
         acc: EvalAccum,
     },
-    Finished,
+    Over,
 }
 
 #[derive(Default)]
 struct EvalAccum {
     loss_sum: f32,
     predictions: Vec<usize>,
+    rows: Vec<crate::loss::RowStat>,
 }
 
 #[derive(Default)]
@@ -60,6 +65,29 @@ struct EpochAccum {
     correct: usize,
     seen: usize,
     seconds: f32,
+}
+
+/// The model as it was at the end of the last completed epoch, with that epoch's evaluation.
+struct Snapshot {
+    model: ImageClassifier,
+    evaluation: Option<Evaluation>,
+}
+
+/// A trained model and the manifest that describes it (classes, head, preprocessing, settings,
+/// metrics), ready for prediction and export.
+#[derive(Debug, Clone)]
+pub struct TrainedModel {
+    pub model: ImageClassifier,
+    pub manifest: Manifest,
+}
+
+/// What a run leaves behind.
+#[derive(Debug)]
+pub struct RunResult {
+    pub outcome: RunOutcome,
+    pub summary: Summary,
+    /// Present when [`RunOutcome::keeps_model`]: the model of the last completed epoch.
+    pub trained: Option<TrainedModel>,
 }
 
 pub struct Trainer {
@@ -78,24 +106,25 @@ pub struct Trainer {
     schedule: OneCycle,
     steps_per_epoch: usize,
     global_step: usize,
-    events: Sender<TrainEvent>,
-    receiver: Receiver<TrainEvent>,
+    pending: VecDeque<TrainEvent>,
     cancel: CancelToken,
     state: State,
+    outcome: Option<RunOutcome>,
     train_cache: Vec<Tensor<2>>,
     val_cache: Option<Tensor<2>>,
     epoch: EpochAccum,
     history: Vec<EpochMetrics>,
-    evaluation: Option<Evaluation>,
+    snapshot: Option<Snapshot>,
     started: Instant,
     images_processed: usize,
     step_seconds: Vec<f32>,
 }
 
 impl Trainer {
-    /// Prepares a run: validates the data, splits it, places the model on `device` (a plain,
-    /// non-autodiff device) and emits `Loaded`. `model` is usually
-    /// [`ImageClassifier::from_pretrained`] (new head) or a previous export (further training).
+    /// Prepares a run: validates the data and settings, splits the data and places the model on
+    /// `device` (a plain, non-autodiff device). The first events (`Loaded`, warnings, the first
+    /// `Phase`) are queued. `model` is usually [`ImageClassifier::from_pretrained`] (new head) or
+    /// a previous export (further training).
     pub fn new(
         cfg: TrainConfig,
         dataset: Dataset,
@@ -107,8 +136,8 @@ impl Trainer {
         let device = device.clone().without_autodiff();
         let autodiff = device.clone().autodiff();
 
-        let (train_idx, val_idx) =
-            stratified_split(&dataset.labels(), dataset.classes.len(), cfg.val_fraction, cfg.seed);
+        let classes = dataset.classes.len();
+        let (train_idx, val_idx) = stratified_split(&dataset.labels(), classes, cfg.val_fraction, cfg.seed);
         let steps_per_epoch = train_idx.len().div_ceil(cfg.batch_size);
         let backbone = match cfg.mode {
             Mode::Frozen => model.backbone.valid().to_device(&device),
@@ -116,28 +145,38 @@ impl Trainer {
         };
         let head = model.head.fork(&autodiff).train();
         let optimizer = AdamWConfig::new().with_weight_decay(cfg.weight_decay).init();
-        let (events, receiver) = async_channel::unbounded();
 
         let count = |idx: &[usize]| {
-            let mut c = vec![0; dataset.classes.len()];
+            let mut c = vec![0; classes];
             idx.iter().for_each(|&i| c[dataset.items[i].label] += 1);
             c
         };
-        let loaded = TrainEvent::Loaded {
+        let (train_counts, val_counts) = (count(&train_idx), count(&val_idx));
+        let mut pending = VecDeque::new();
+        pending.push_back(TrainEvent::Loaded {
             classes: dataset.classes.clone(),
-            train_counts: count(&train_idx),
-            val_counts: count(&val_idx),
+            train_counts: train_counts.clone(),
+            val_counts: val_counts.clone(),
             file_errors: dataset.errors.clone(),
             mode: cfg.mode,
             epochs: cfg.epochs,
             steps_per_epoch,
+        });
+        for message in split_warnings(&dataset.classes, &train_counts, &val_counts, cfg.val_fraction) {
+            pending.push_back(TrainEvent::Warning { message });
+        }
+        let first_phase = match cfg.mode {
+            Mode::Frozen => PhaseKind::ExtractingFeatures,
+            Mode::Discriminative if cfg.warmup_epochs > 0 => PhaseKind::WarmUp,
+            Mode::Discriminative => PhaseKind::FineTuning,
         };
+        pending.push_back(TrainEvent::Phase { phase: first_phase });
         let state = match cfg.mode {
             Mode::Frozen => State::Extract { view: 0, cursor: 0, pending: Vec::new() },
             Mode::Discriminative => State::Train { epoch: 0, order: Vec::new(), cursor: 0 },
         };
-        let trainer = Self {
-            preprocess: Preprocess::imagenet(cfg.input_size),
+        Ok(Self {
+            preprocess: cfg.preprocess(),
             schedule: OneCycle::new(steps_per_epoch * cfg.epochs),
             cfg,
             device,
@@ -150,38 +189,19 @@ impl Trainer {
             optimizer,
             steps_per_epoch,
             global_step: 0,
-            events,
-            receiver,
+            pending,
             cancel: CancelToken::default(),
             state,
+            outcome: None,
             train_cache: Vec::new(),
             val_cache: None,
             epoch: EpochAccum::default(),
             history: Vec::new(),
-            evaluation: None,
+            snapshot: None,
             started: Instant::now(),
             images_processed: 0,
             step_seconds: Vec::new(),
-        };
-        trainer.emit(loaded);
-        if trainer.val_idx.is_empty() {
-            trainer.emit(TrainEvent::Warning {
-                message: "no validation images (too few images or split 0): accuracy is measured on training data only"
-                    .into(),
-            });
-        }
-        let first_phase = match trainer.cfg.mode {
-            Mode::Frozen => PhaseKind::ExtractingFeatures,
-            Mode::Discriminative if trainer.cfg.warmup_epochs > 0 => PhaseKind::WarmUp,
-            Mode::Discriminative => PhaseKind::FineTuning,
-        };
-        trainer.emit(TrainEvent::Phase { phase: first_phase });
-        Ok(trainer)
-    }
-
-    /// The event stream of this run (clone freely; every event goes to one receiver).
-    pub fn events(&self) -> Receiver<TrainEvent> {
-        self.receiver.clone()
+        })
     }
 
     pub fn cancel_token(&self) -> CancelToken {
@@ -192,80 +212,128 @@ impl Trainer {
         &self.dataset.classes
     }
 
-    pub fn is_finished(&self) -> bool {
-        matches!(self.state, State::Finished)
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
     }
 
-    /// Metrics so far (complete once finished).
+    /// How the run ended; `None` while it is still going.
+    pub fn outcome(&self) -> Option<&RunOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Metrics so far; the evaluation is that of the last completed epoch.
     pub fn summary(&self) -> Summary {
         let seconds = self.started.elapsed().as_secs_f32();
         Summary {
             epochs: self.history.clone(),
-            evaluation: self.evaluation.clone(),
+            evaluation: self.snapshot.as_ref().and_then(|s| s.evaluation.clone()),
             seconds,
-            images_per_sec: self.images_processed as f32 / seconds.max(1e-6),
+            images_per_sec: ratio(self.images_processed, seconds),
         }
     }
 
-    /// The trained model, for inference and export (a validation copy: no autodiff, no dropout).
-    pub fn model(&self) -> ImageClassifier {
-        ImageClassifier { backbone: self.backbone.valid(), head: self.head.valid() }
-    }
-
-    /// Runs every remaining step, awaiting `yield_now()` between steps so a browser stays
-    /// responsive.
-    pub async fn run<F, Fut>(&mut self, mut yield_now: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = ()>,
-    {
-        while self.step().await {
-            yield_now().await;
+    /// The next event of the run, doing one step of work when none is waiting; `None` after the
+    /// event that ends the run.
+    pub async fn next_event(&mut self) -> Option<TrainEvent> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.outcome.is_some() {
+                return None;
+            }
+            self.step().await;
         }
     }
 
-    /// Does one batch of work. Returns `false` once the run is over (done, cancelled, failed).
-    pub async fn step(&mut self) -> bool {
-        if self.is_finished() {
-            return false;
+    /// The model of the last completed epoch with its manifest (metrics so far), while the run
+    /// goes on: what a front end saves so that a reload or crash loses at most one epoch.
+    pub fn checkpoint(&self) -> Option<TrainedModel> {
+        let snapshot = self.snapshot.as_ref()?;
+        Some(TrainedModel { model: snapshot.model.clone(), manifest: self.manifest(&snapshot.model) })
+    }
+
+    fn manifest(&self, model: &ImageClassifier) -> Manifest {
+        Manifest::new(
+            self.dataset.classes.clone(),
+            model.head.kind.clone(),
+            &self.preprocess,
+            Some(self.cfg.clone()),
+            Some(self.summary()),
+        )
+    }
+
+    /// Ends the run (as cancelled, if it was still going) and hands over what it leaves: the
+    /// outcome, the summary and — for a finished run or a stopped one with a completed epoch —
+    /// the model of the last completed epoch with its manifest, built from this run's own
+    /// settings, head and preprocessing.
+    pub fn finish(mut self) -> RunResult {
+        if self.outcome.is_none() {
+            self.end(RunOutcome::Cancelled { completed_epochs: self.history.len() });
         }
+        let outcome = self.outcome.clone().unwrap_or(RunOutcome::Cancelled { completed_epochs: 0 });
+        let summary = self.summary();
+        let trained = match (outcome.keeps_model(), self.snapshot.take()) {
+            (true, Some(snapshot)) => {
+                let manifest = self.manifest(&snapshot.model);
+                Some(TrainedModel { model: snapshot.model, manifest })
+            }
+            _ => None,
+        };
+        RunResult { outcome, summary, trained }
+    }
+
+    /// One batch of work; queues the events it produces.
+    async fn step(&mut self) {
         if self.cancel.is_cancelled() {
-            self.state = State::Finished;
-            self.emit(TrainEvent::Cancelled);
-            return false;
+            self.end(RunOutcome::Cancelled { completed_epochs: self.history.len() });
+            return;
         }
-        let result = match std::mem::replace(&mut self.state, State::Finished) {
+        let result = match std::mem::replace(&mut self.state, State::Over) {
             State::Extract { view, cursor, pending } => self.extract_step(view, cursor, pending).await,
             State::Train { epoch, order, cursor } => self.train_step(epoch, order, cursor).await,
             State::Validate { epoch, cursor, acc } => self.validate_step(epoch, cursor, acc).await,
-            State::Finished => Ok(State::Finished),
+            State::Over => Ok(State::Over),
         };
         match result {
-            Ok(State::Finished) => {
-                self.finish();
-                false
+            Ok(State::Over) => {
+                if let Some(eval) = self.snapshot.as_ref().and_then(|s| s.evaluation.clone()) {
+                    self.emit(TrainEvent::Evaluation(eval));
+                }
+                self.end(RunOutcome::Done);
             }
-            Ok(next) => {
-                self.state = next;
-                true
-            }
-            Err(message) => {
-                self.emit(TrainEvent::Failed { message });
-                false
-            }
+            Ok(next) => self.state = next,
+            Err(message) => self.end(RunOutcome::Failed { message }),
         }
     }
 
-    fn emit(&self, event: TrainEvent) {
-        // A dropped receiver only means nobody is listening any more.
-        let _ = self.events.try_send(event);
+    /// Records the outcome and queues the event that ends the stream.
+    fn end(&mut self, outcome: RunOutcome) {
+        if self.outcome.is_some() {
+            return;
+        }
+        self.state = State::Over;
+        let event = match &outcome {
+            RunOutcome::Done => TrainEvent::Done(self.summary()),
+            RunOutcome::Cancelled { completed_epochs } => TrainEvent::Cancelled { completed_epochs: *completed_epochs },
+            RunOutcome::Failed { message } => TrainEvent::Failed { message: message.clone() },
+        };
+        self.pending.push_back(event);
+        self.outcome = Some(outcome);
     }
 
-    fn finish(&mut self) {
-        if let Some(eval) = self.evaluation.clone() {
-            self.emit(TrainEvent::Evaluation(eval));
-        }
-        self.emit(TrainEvent::Done(self.summary()));
+    fn emit(&mut self, event: TrainEvent) {
+        self.pending.push_back(event);
+    }
+
+    /// The model in its current state (a validation copy: no autodiff, no dropout).
+    fn current_model(&self) -> ImageClassifier {
+        ImageClassifier { backbone: self.backbone.valid(), head: self.head.valid() }
+    }
+
+    /// Keeps the model of a completed epoch (tensors are shared, not copied).
+    fn take_snapshot(&mut self, evaluation: Option<Evaluation>) {
+        self.snapshot = Some(Snapshot { model: self.current_model(), evaluation });
     }
 
     fn views(&self) -> usize {
@@ -273,22 +341,56 @@ impl Trainer {
     }
 
     /// Preprocessed CHW floats of `items`: augmented (`Some(view)` seeds the draw) or eval.
-    fn prepare(&self, items: &[usize], augment_view: Option<usize>) -> Vec<Vec<f32>> {
+    fn prepare(&self, items: &[usize], augment_view: Option<usize>) -> Result<Vec<Vec<f32>>, String> {
         items
             .iter()
             .map(|&i| {
-                let image = &self.dataset.items[i].image;
-                match (augment_view, &self.cfg.augment) {
+                let item = &self.dataset.items[i];
+                let image = item.image.rgb().map_err(|e| format!("{}: {e}", item.name))?;
+                Ok(match (augment_view, &self.cfg.augment) {
                     (Some(view), Some(aug)) => {
                         let salt = (view as u64) << 32 | i as u64;
                         let mut rng = SeededRng::new(self.cfg.seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                        self.preprocess.train(image, aug, &mut rng)
+                        self.preprocess.train(&image, aug, &mut rng)
                     }
-                    _ => self.preprocess.eval(image),
-                }
+                    _ => self.preprocess.eval(&image),
+                })
             })
             .collect()
     }
+}
+
+/// `count / seconds` as a rate, 0 for an empty interval.
+#[allow(clippy::cast_precision_loss)] // image counts are far below 2^24
+pub(crate) fn ratio(count: usize, seconds: f32) -> f32 {
+    if seconds > 0.0 {
+        count as f32 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// What the split means for measuring accuracy, in words.
+fn split_warnings(classes: &[String], train: &[usize], val: &[usize], val_fraction: f32) -> Vec<String> {
+    let mut out = Vec::new();
+    if val.iter().all(|&n| n == 0) {
+        out.push(if val_fraction > 0.0 {
+            "no validation images: every class is too small to hold one back (add images), so accuracy is measured on training data only".into()
+        } else {
+            "validation split is 0: accuracy is measured on training data only".into()
+        });
+        return out;
+    }
+    for (i, name) in classes.iter().enumerate() {
+        if val[i] == 0 {
+            out.push(format!(
+                "class `{name}` has no validation images (only {} image{}): its accuracy cannot be measured — add more",
+                train[i],
+                if train[i] == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    out
 }
 
 fn check_config(cfg: &TrainConfig, dataset: &Dataset, model: &ImageClassifier) -> Result<(), TrainError> {
@@ -313,10 +415,16 @@ fn check_config(cfg: &TrainConfig, dataset: &Dataset, model: &ImageClassifier) -
             dataset.classes.len()
         ));
     }
-    if let HeadKind::KeepImagenet { rows } = &cfg.head {
+    if let HeadKind::KeepImagenet { rows } = &model.head.kind {
         if rows.len() != dataset.classes.len() {
             return err("keep-ImageNet head needs one ImageNet class per user class".into());
         }
+    }
+    if dataset.preprocess != cfg.preprocess() {
+        return err(format!(
+            "the images were prepared for a {}px input but the run uses {}px",
+            dataset.preprocess.input_size, cfg.input_size
+        ));
     }
     Ok(())
 }

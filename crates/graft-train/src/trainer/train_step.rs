@@ -52,13 +52,13 @@ impl Trainer {
             logits
         } else if !self.backbone_trainable(epoch) {
             // Warm-up: the backbone runs without gradients; only the head learns.
-            let x = images_to_tensor(self.prepare(&items, Some(epoch)), self.cfg.input_size, &self.device);
+            let x = images_to_tensor(self.prepare(&items, Some(epoch))?, self.cfg.input_size, &self.device);
             let features = self.backbone.valid().forward(x).to_device(&self.autodiff);
             let logits = self.head.forward_train(features, &mut dropout_rng);
             self.update_head(logits.clone(), &labels, lr);
             logits
         } else {
-            let x = images_to_tensor(self.prepare(&items, Some(epoch)), self.cfg.input_size, &self.autodiff);
+            let x = images_to_tensor(self.prepare(&items, Some(epoch))?, self.cfg.input_size, &self.autodiff);
             let logits = self.head.forward_train(self.backbone.forward(x), &mut dropout_rng);
             self.update_all(logits.clone(), &labels, lr);
             logits
@@ -66,6 +66,10 @@ impl Trainer {
 
         let host = read_matrix(logits.detach()).await?;
         let stats = batch_stats(&host, classes, &labels);
+        let step_in_epoch = cursor / self.cfg.batch_size + 1;
+        if !stats.loss_sum.is_finite() {
+            return Err(diverged("loss", stats.loss_sum, epoch + 1, Some(step_in_epoch)));
+        }
         let dt = t0.elapsed().as_secs_f32();
         self.global_step += 1;
         self.images_processed += items.len();
@@ -82,7 +86,7 @@ impl Trainer {
         self.emit(TrainEvent::Step(StepProgress {
             epoch: epoch + 1,
             epochs: self.cfg.epochs,
-            step: cursor / self.cfg.batch_size + 1,
+            step: step_in_epoch,
             steps_per_epoch: self.steps_per_epoch,
             loss: stats.loss_sum / items.len() as f32,
             accuracy: stats.correct as f32 / items.len() as f32,
@@ -134,4 +138,14 @@ impl Trainer {
         let g = GradientsParams::from_module(&mut grads, &self.backbone.last);
         self.backbone.last = self.optimizer.step(lr * f_last, self.backbone.last.clone(), g);
     }
+}
+
+/// The message of a run stopped because a value stopped being a number.
+pub(super) fn diverged(what: &str, value: f32, epoch: usize, step: Option<usize>) -> String {
+    let kind = if value.is_nan() { "NaN" } else { "infinite" };
+    let at = match step {
+        Some(step) => format!("epoch {epoch} step {step}"),
+        None => format!("epoch {epoch}"),
+    };
+    format!("the {what} became {kind} at {at} — lower the learning rate")
 }

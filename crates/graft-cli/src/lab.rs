@@ -1,0 +1,186 @@
+//! The teaching lab in a terminal: `compare`, `lr-find` and `report` on a folder of class
+//! subfolders (the same engine functions the web app's Lab panel calls).
+
+use std::process::ExitCode;
+
+use futures::executor::block_on;
+use graft_data::{stratified_split, Dataset};
+use graft_lab::{lr_find_full, lr_find_head, most_confused, top_losses, LrSweep};
+use graft_model::{HeadKind, HeadSpec, ImageClassifier};
+use graft_train::{CancelToken, Mode, TrainEvent};
+
+use crate::args::{CompareArgs, LrFindArgs, ReportArgs};
+use crate::backend::{device, load_pretrained, weights_path};
+
+fn percent(v: Option<f32>) -> String {
+    v.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "–".into())
+}
+
+pub fn compare(args: &CompareArgs) -> Result<ExitCode, String> {
+    let cfg = args.run.config()?;
+    let dev = device(args.run.common.backend);
+    let pretrained = load_pretrained(&weights_path(&args.run.common))?;
+    let dataset = Dataset::from_folder(&args.run.data_dir, cfg.preprocess()).map_err(|e| e.to_string())?;
+    let cancel = CancelToken::default();
+    let stop = cancel.clone();
+    ctrlc::set_handler(move || stop.cancel()).map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    let json = args.run.json;
+    let rows = block_on(graft_lab::run_compare(&dataset, &pretrained, &cfg, &dev, &cancel, |event| {
+        match &event {
+            _ if json => println!("{}", serde_json::to_string(&event).unwrap_or_default()),
+            graft_lab::CompareEvent::Started { index, of, label, .. } => println!("== run {}/{of}: {label}", index + 1),
+            graft_lab::CompareEvent::Train { run_event: TrainEvent::Epoch(m), .. } => {
+                println!("   epoch {:>2}: val acc {}", m.epoch, percent(m.val_accuracy))
+            }
+            _ => {}
+        }
+        async {}
+    }))?;
+    println!();
+    println!(
+        "{:<46} {:>9} {:>8} {:>8} {:>8} {:>10} {:>22}",
+        "run", "val acc", "val loss", "seconds", "img/s", "ImageNet", "layer change 0 / 9 / 18"
+    );
+    for (row, _) in &rows {
+        let change = |i: usize| row.layer_change.get(i).map(|c| format!("{c:.3}")).unwrap_or_else(|| "–".into());
+        println!(
+            "{:<46} {:>9} {:>8} {:>8.1} {:>8.1} {:>10} {:>22}",
+            row.label,
+            percent(row.val_accuracy),
+            row.val_loss.map(|l| format!("{l:.3}")).unwrap_or_else(|| "–".into()),
+            row.seconds,
+            row.images_per_sec,
+            percent(row.imagenet_agreement),
+            format!("{} / {} / {}", change(0), change(9), change(18)),
+        );
+    }
+    println!();
+    for (row, _) in &rows {
+        println!("{}: {}", row.label, row.teaches);
+    }
+    Ok(if rows.len() == graft_lab::Lesson::ALL.len() { ExitCode::SUCCESS } else { ExitCode::from(130) })
+}
+
+pub fn lr_find(args: &LrFindArgs) -> Result<ExitCode, String> {
+    let cfg = args.run.config()?;
+    let dev = device(args.run.common.backend);
+    let pretrained = load_pretrained(&weights_path(&args.run.common))?;
+    let dataset = Dataset::from_folder(&args.run.data_dir, cfg.preprocess()).map_err(|e| e.to_string())?;
+    dataset.validate().map_err(|e| e.to_string())?;
+    let (train, _) = stratified_split(&dataset.labels(), dataset.classes.len(), cfg.val_fraction, cfg.seed);
+    let sweep = LrSweep {
+        steps: args.steps,
+        batch: cfg.batch_size,
+        seed: cfg.seed,
+        label_smoothing: cfg.label_smoothing,
+        ..LrSweep::default()
+    };
+    let spec = HeadSpec { kind: HeadKind::Replace, num_classes: dataset.classes.len(), seed: cfg.seed };
+    let model = ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?;
+    let result = match cfg.mode {
+        Mode::Frozen => {
+            let subset =
+                Dataset { items: train.iter().map(|&i| dataset.items[i].clone()).collect(), ..dataset.clone() };
+            let view = block_on(graft_lab::pretrained_view(&pretrained, &subset, &dev, |_, _| async {}))?;
+            let labels: Vec<usize> = subset.items.iter().map(|i| i.label).collect();
+            block_on(lr_find_head(&view.features, &labels, dataset.classes.len(), sweep, &dev, |_, _| async {}))?
+        }
+        Mode::Discriminative => {
+            block_on(lr_find_full(model, &dataset, &train, cfg.backbone_ratio, sweep, &dev, |_, _| async {}))?
+        }
+    };
+    if args.run.json {
+        println!("{}", serde_json::to_string(&result).map_err(|e| e.to_string())?);
+    } else {
+        println!("{:>12} {:>10} {:>10}", "lr", "loss", "smoothed");
+        for ((lr, loss), smooth) in result.lrs.iter().zip(&result.losses).zip(&result.smoothed).step_by(4) {
+            println!("{lr:>12.2e} {loss:>10.4} {smooth:>10.4}");
+        }
+        if result.diverged {
+            println!(
+                "the loss exploded at lr {:.2e}: the sweep stopped there",
+                result.lrs.last().copied().unwrap_or(0.0)
+            );
+        }
+    }
+    match result.suggestion {
+        Some(lr) => {
+            println!("suggested learning rate: {lr:.2e} (where the loss falls fastest)");
+            if let Some(out) = &args.apply_out {
+                println!("training with it…");
+                let train = crate::args::TrainArgs {
+                    run: args.run.clone(),
+                    out: out.clone(),
+                    head: crate::args::HeadName::Replace,
+                    from: None,
+                    keep_partial: false,
+                };
+                return crate::commands::train_with(&train, Some(lr));
+            }
+        }
+        None => println!("no clear descent: try more steps or more pictures"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn report(args: &ReportArgs) -> Result<ExitCode, String> {
+    let dev = device(args.common.backend);
+    let pretrained = load_pretrained(&weights_path(&args.common))?;
+    let (model, cfg) = match &args.model {
+        Some(dir) => {
+            let trained = crate::commands::load_model_dir(dir, &dev)?;
+            let cfg = trained.manifest.training.clone().unwrap_or_default();
+            (Some(trained), cfg)
+        }
+        None => (None, graft_train::TrainConfig::default()),
+    };
+    let dataset = Dataset::from_folder(&args.data_dir, cfg.preprocess()).map_err(|e| e.to_string())?;
+    println!("== data checks ({} pictures, {} classes)", dataset.items.len(), dataset.classes.len());
+    let view = block_on(graft_lab::pretrained_view(&pretrained, &dataset, &dev, |_, _| async {}))?;
+    let findings = graft_lab::data_findings(&dataset, &view, &cfg);
+    if findings.is_empty() {
+        println!("nothing to report");
+    }
+    for f in &findings {
+        println!("- {}", f.describe());
+    }
+    if let Some(trained) = model {
+        if trained.manifest.classes != dataset.classes {
+            return Err(format!(
+                "the model's classes {:?} differ from the folder's {:?}",
+                trained.manifest.classes, dataset.classes
+            ));
+        }
+        let eval = block_on(graft_lab::evaluate(&trained.model, &dataset, &cfg, &dev))?;
+        println!();
+        println!("== the model on its validation split: accuracy {:.1}%", eval.accuracy * 100.0);
+        for pair in most_confused(&eval, 1).iter().take(5) {
+            println!("- {}", pair.describe(&dataset.classes));
+        }
+        println!("most confidently wrong:");
+        for item in top_losses(&eval, 5) {
+            println!(
+                "  {} — a `{}` taken for `{}` ({:.0}% sure)",
+                item.name,
+                dataset.classes[item.label],
+                dataset.classes[item.predicted],
+                item.confidence * 100.0
+            );
+        }
+        let weights = block_on(trained.model.to_weight_map()).map_err(|e| e.to_string())?;
+        let changes = graft_lab::layer_changes(&pretrained, &weights);
+        println!(
+            "backbone layer change (features.0 … 18): {}",
+            changes.iter().map(|c| format!("{c:.3}")).collect::<Vec<_>>().join(" ")
+        );
+        let probe = graft_lab::with_imagenet_head(&weights, &pretrained, &dev)?;
+        let pictures: Vec<_> = dataset.items.iter().map(|i| &i.image).collect();
+        let after =
+            block_on(graft_lab::backbone_view(&probe, &pictures, &dataset.preprocess, &dev, 16, |_, _| async {}))?;
+        println!(
+            "what the backbone still knows: ImageNet top-1 unchanged on {:.1}% of the pictures",
+            graft_lab::agreement(&view.top1, &after.top1) * 100.0
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! The project file ("Save project" / "Open project"): one zip holding `project.json` (classes,
+//! settings, the list of pictures), every prepared picture and thumbnail, and the kept model
+//! (`model/model.safetensors`, `model/manifest.json`, `model/status.json`).
+
+use std::collections::HashMap;
+
+use graft_train::{read_zip, write_zip, Manifest};
+use serde::{Deserialize, Serialize};
+
+use crate::project::{ImageInfo, ImageRecord, ModelRecord, ModelStatus, Project, ProjectMeta, PROJECT_FORMAT};
+
+const PROJECT_JSON: &str = "project.json";
+const MODEL_WEIGHTS: &str = "model/model.safetensors";
+const MODEL_MANIFEST: &str = "model/manifest.json";
+const MODEL_STATUS: &str = "model/status.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("not a graft project file: {0}")]
+    Invalid(String),
+    #[error("the project file is damaged: {0}")]
+    Damaged(String),
+}
+
+/// `project.json`: the metadata plus the list of pictures.
+#[derive(Serialize, Deserialize)]
+struct ProjectJson {
+    #[serde(flatten)]
+    meta: ProjectMeta,
+    images: Vec<ImageInfo>,
+}
+
+fn image_path(id: u64) -> String {
+    format!("images/{id}.jpg")
+}
+
+fn thumb_path(id: u64) -> String {
+    format!("thumbs/{id}.jpg")
+}
+
+/// Packs a whole project into one file.
+pub fn write_project(project: &Project) -> Result<Vec<u8>, ArchiveError> {
+    let json = ProjectJson { meta: project.meta(), images: project.images.iter().map(ImageRecord::info).collect() };
+    let mut files = vec![(PROJECT_JSON.to_string(), to_json(&json)?)];
+    for image in &project.images {
+        files.push((image_path(image.id), image.jpeg.to_vec()));
+        files.push((thumb_path(image.id), image.thumb.to_vec()));
+    }
+    if let Some(model) = &project.model {
+        files.push((MODEL_WEIGHTS.into(), model.weights.to_vec()));
+        files.push((MODEL_MANIFEST.into(), to_json(&model.manifest)?));
+        files.push((MODEL_STATUS.into(), to_json(&model.status)?));
+    }
+    write_zip(&files).map_err(|e| ArchiveError::Invalid(e.to_string()))
+}
+
+/// Reads a project file back, checking that everything it lists is there.
+pub fn read_project(bytes: &[u8]) -> Result<Project, ArchiveError> {
+    let files: HashMap<String, Vec<u8>> =
+        read_zip(bytes).map_err(|e| ArchiveError::Invalid(e.to_string()))?.into_iter().collect();
+    let json = files.get(PROJECT_JSON).ok_or_else(|| ArchiveError::Invalid(format!("it has no {PROJECT_JSON}")))?;
+    let json: ProjectJson =
+        serde_json::from_slice(json).map_err(|e| ArchiveError::Damaged(format!("{PROJECT_JSON}: {e}")))?;
+    if json.meta.format != PROJECT_FORMAT {
+        return Err(ArchiveError::Invalid(format!("format `{}`, expected `{PROJECT_FORMAT}`", json.meta.format)));
+    }
+    let file = |name: &str| files.get(name).ok_or_else(|| ArchiveError::Damaged(format!("{name} is missing")));
+    let mut images = Vec::with_capacity(json.images.len());
+    for info in json.images {
+        if !json.meta.classes.iter().any(|c| c.id == info.class_id) {
+            return Err(ArchiveError::Damaged(format!("picture {} belongs to no class", info.name)));
+        }
+        images.push(ImageRecord {
+            jpeg: file(&image_path(info.id))?.as_slice().into(),
+            thumb: file(&thumb_path(info.id))?.as_slice().into(),
+            id: info.id,
+            class_id: info.class_id,
+            name: info.name,
+        });
+    }
+    let model = match files.get(MODEL_WEIGHTS) {
+        None => None,
+        Some(weights) => {
+            let manifest: Manifest = serde_json::from_slice(file(MODEL_MANIFEST)?)
+                .map_err(|e| ArchiveError::Damaged(format!("{MODEL_MANIFEST}: {e}")))?;
+            let status: ModelStatus = serde_json::from_slice(file(MODEL_STATUS)?)
+                .map_err(|e| ArchiveError::Damaged(format!("{MODEL_STATUS}: {e}")))?;
+            Some(ModelRecord { manifest, weights: weights.as_slice().into(), status })
+        }
+    };
+    let ProjectMeta { classes, settings, next_class_id, next_image_id, .. } = json.meta;
+    let next_image_id = next_image_id.max(images.iter().map(|i| i.id + 1).max().unwrap_or(0));
+    let next_class_id = next_class_id.max(classes.iter().map(|c| c.id + 1).max().unwrap_or(0));
+    Ok(Project { classes, images, settings, model, next_class_id, next_image_id })
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ArchiveError> {
+    serde_json::to_vec_pretty(value).map_err(|e| ArchiveError::Invalid(e.to_string()))
+}

@@ -1,0 +1,26 @@
+//! The web app's shared code: the page↔worker [`protocol`] and the engine [`worker`] (the
+//! page itself lives in the `graft` binary, `src/main.rs`).
+
+// Neither side may abort on a failed browser call: handle it and say so.
+#![warn(clippy::unwrap_used)]
+
+pub mod protocol;
+pub mod worker;
+
+/// Runs the module's static constructors (cubecl registers its IR dialects with `inventory`)
+/// once, at start-up. Without an explicit call, wasm-ld links a binary "command-style" and
+/// wraps *every* export — each event handler, timer and promise callback — in a call to
+/// `__wasm_call_ctors`: hundreds of milliseconds per message on the page (measured with a CPU
+/// profile), which froze it for the duration of every worker message.
+#[allow(unsafe_code)]
+pub fn run_static_constructors_once() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        extern "C" {
+            fn __wasm_call_ctors();
+        }
+        // SAFETY: a linker-synthesised function without arguments; called once, first thing in
+        // `main`, before anything reads what the constructors register.
+        unsafe { __wasm_call_ctors() }
+    }
+}

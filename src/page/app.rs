@@ -1,0 +1,84 @@
+//! Page layout and start-up: the engine worker is started, persistent storage is requested.
+
+use leptos::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::page::client::Engine;
+use crate::page::components::{
+    BenchPanel, ClassesPanel, EvaluationPanel, Header, HowItWorks, LabPanel, MetricsJson, PredictPanel, ProjectBar,
+    SettingsPanel, TrainingPanel,
+};
+use crate::page::state::{AppState, Boot};
+
+/// Asks the browser to keep this site's storage (the saved project) even when space runs low.
+async fn request_persistence(state: AppState) {
+    let Some(storage) = web_sys::window().map(|w| w.navigator().storage()) else { return };
+    let Ok(promise) = storage.persist() else { return };
+    if let Ok(granted) = JsFuture::from(promise).await {
+        state.storage.update(|s| s.persisted = granted.as_bool());
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let state = AppState::new();
+    provide_context(state);
+    let engine = Engine::start(state);
+    state.engine.set_value(Some(engine));
+    leptos::task::spawn_local(request_persistence(state));
+    let ready = move || state.boot.with(|b| *b == Boot::Ready);
+
+    view! {
+        <Header/>
+        <main>
+            <Show when=ready fallback=move || view! { <BootPanel/> }>
+                <ProjectBar/>
+                <div class="layout">
+                    <ClassesPanel/>
+                    <SettingsPanel/>
+                    <TrainingPanel/>
+                    <EvaluationPanel/>
+                    <PredictPanel/>
+                    <LabPanel/>
+                </div>
+            </Show>
+            <HowItWorks/>
+            <Show when=ready>
+                <BenchPanel/>
+            </Show>
+        </main>
+        <MetricsJson/>
+    }
+}
+
+/// Download progress and start-up messages until the engine is ready.
+#[component]
+fn BootPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let text = move || match state.boot.get() {
+        Boot::Starting(s) => s,
+        Boot::Loading { loaded, total: Some(t) } => {
+            format!("downloading the pretrained MobileNetV2: {:.1} / {:.1} MB", loaded as f64 / 1e6, t as f64 / 1e6)
+        }
+        Boot::Loading { loaded, total: None } => {
+            format!("downloading the pretrained MobileNetV2: {:.1} MB", loaded as f64 / 1e6)
+        }
+        Boot::Probing => "measuring WebGPU and CPU speed on this machine…".into(),
+        Boot::Restoring => "restoring your saved project…".into(),
+        Boot::Ready => "ready".into(),
+        Boot::Failed(e) => format!("start-up failed: {e}"),
+    };
+    let fraction = move || match state.boot.get() {
+        Boot::Loading { loaded, total: Some(t) } => loaded as f64 / t.max(1) as f64,
+        Boot::Probing | Boot::Restoring | Boot::Ready => 1.0,
+        _ => 0.0,
+    };
+    let failed = move || matches!(state.boot.get(), Boot::Failed(_));
+    view! {
+        <section class="panel boot" data-testid="boot">
+            <h2>"Loading the pretrained backbone"</h2>
+            <progress data-testid="model-progress" max="1" prop:value=fraction></progress>
+            <p class:error=failed>{text}</p>
+        </section>
+    }
+}

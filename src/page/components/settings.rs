@@ -1,0 +1,108 @@
+//! Training settings, each with the one-line trade-off it stands for.
+
+use graft_project::HeadChoice;
+use graft_train::Mode;
+use leptos::prelude::*;
+
+use crate::page::state::AppState;
+
+#[component]
+fn NumberField<T>(
+    label: &'static str,
+    testid: &'static str,
+    value: RwSignal<T>,
+    step: &'static str,
+    help: &'static str,
+) -> impl IntoView
+where
+    T: std::str::FromStr + std::fmt::Display + Clone + Send + Sync + 'static,
+{
+    let state = expect_context::<AppState>();
+    view! {
+        <label class="field" title=help>
+            <span>{label}</span>
+            <input type="number" step=step data-testid=testid
+                prop:value=move || value.get().to_string()
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).parse::<T>() {
+                        value.set(v);
+                        state.settings_changed();
+                    }
+                }/>
+            <small>{help}</small>
+        </label>
+    }
+}
+
+#[component]
+pub fn SettingsPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let s = state.settings;
+    let frozen = move || s.mode.get() == Mode::Frozen;
+    let keep_possible = move || {
+        let names: Vec<String> = state.classes.get().iter().map(|c| c.name.get()).collect();
+        graft_model::imagenet_rows_for(&names).is_some()
+    };
+    let on_head = move |ev| {
+        s.head.set(match event_target_value(&ev).as_str() {
+            "stacked" => HeadChoice::Stacked,
+            "keep" => HeadChoice::KeepImagenet,
+            _ => HeadChoice::Replace,
+        });
+        state.settings_changed();
+    };
+    let set_mode = move |mode: Mode| {
+        s.mode.set(mode);
+        state.settings_changed();
+    };
+    let set_flag = move |flag: RwSignal<bool>, ev: web_sys::Event| {
+        flag.set(event_target_checked(&ev));
+        state.settings_changed();
+    };
+    let head_value = move || match s.head.get() {
+        HeadChoice::Replace => "replace",
+        HeadChoice::Stacked => "stacked",
+        HeadChoice::KeepImagenet => "keep",
+    };
+    view! {
+        <section class="panel settings">
+            <h2>"2 · How to train"</h2>
+            <div class="modes">
+                <label class="mode">
+                    <input type="radio" name="mode" data-testid="mode-frozen" prop:checked=frozen on:change=move |_| set_mode(Mode::Frozen)/>
+                    <b>"Frozen backbone"</b>
+                    <small>"Fast: features are computed once and cached, only the new head learns. Keeps everything ImageNet taught; may lack capacity for unusual pictures."</small>
+                </label>
+                <label class="mode">
+                    <input type="radio" name="mode" data-testid="mode-discriminative" prop:checked=move || !frozen() on:change=move |_| set_mode(Mode::Discriminative)/>
+                    <b>"Discriminative learning rates"</b>
+                    <small>"Backbone and head both learn, the backbone slower (head lr × ratio). Adapts to your pictures; slower, and can forget early on — hence the head-only warm-up."</small>
+                </label>
+            </div>
+            <div class="fields">
+                <NumberField label="epochs" testid="epochs" value=s.epochs step="1" help="passes over your training images"/>
+                <NumberField label="head learning rate" testid="lr" value=s.lr step="0.0001" help="peak of the one-cycle schedule"/>
+                <Show when=move || !frozen()>
+                    <NumberField label="backbone/head lr ratio" testid="ratio" value=s.ratio step="0.01" help="backbone lr = head lr × ratio"/>
+                    <NumberField label="warm-up epochs" testid="warmup" value=s.warmup step="1" help="head-only epochs before the backbone unfreezes"/>
+                    <label class="field"><span>"per-layer rates"</span>
+                        <input type="checkbox" data-testid="layer-groups" prop:checked=move || s.layer_groups.get() on:change=move |ev| set_flag(s.layer_groups, ev)/>
+                        <small>"early blocks learn 10× slower than late ones"</small></label>
+                </Show>
+                <NumberField label="batch size" testid="batch" value=s.batch step="1" help="images per step"/>
+                <NumberField label="validation split" testid="val-split" value=s.val_split step="0.05" help="share of each class held out to measure accuracy"/>
+                <NumberField label="seed" testid="seed" value=s.seed step="1" help="same seed, same run"/>
+                <label class="field"><span>"augmentation"</span>
+                    <input type="checkbox" data-testid="augment" prop:checked=move || s.augment.get() on:change=move |ev| set_flag(s.augment, ev)/>
+                    <small>"random crops, flips, colour jitter"</small></label>
+                <label class="field"><span>"head"</span>
+                    <select data-testid="head-kind" on:change=on_head prop:value=head_value>
+                        <option value="replace">"replace the ImageNet head (recommended)"</option>
+                        <option value="stacked">"experiment: stack on the old head"</option>
+                        <option value="keep" disabled=move || !keep_possible()>"keep the ImageNet head (all classes are ImageNet classes)"</option>
+                    </select>
+                    <small>"see How it works"</small></label>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,352 @@
+//! The messages between the page and the engine worker. The page sends [`Command`]s and renders
+//! [`Event`]s; the worker owns the project, the models and the trainer. Training progress is the
+//! engine's own `TrainEvent`, the same stream the CLI prints.
+//!
+//! On the wire a message is a JS object `{ msg, files }`: `msg` is the serde value (through
+//! serde-wasm-bindgen, byte buffers as `Uint8Array`), `files` an optional array of `File`s
+//! that travel beside it (structured clone, no copy).
+
+use graft_lab::{CompareEvent, LrFinderResult};
+use graft_project::{ModelStatus, Settings};
+use graft_train::{BenchReport, RunOutcome, TrainEvent};
+use serde::{Deserialize, Serialize};
+
+/// Which compute backend runs training and prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendChoice {
+    /// The faster of WebGPU and CPU, measured at start-up.
+    #[default]
+    Auto,
+    Webgpu,
+    Cpu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    Webgpu,
+    Cpu,
+}
+
+impl Backend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Webgpu => "WebGPU",
+            Backend::Cpu => "CPU (wasm)",
+        }
+    }
+}
+
+/// RGBA pixels of one webcam frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    #[serde(with = "serde_bytes")]
+    pub rgba: Vec<u8>,
+}
+
+/// What to classify.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PredictSource {
+    /// The first file of the message.
+    File,
+    Frame(Frame),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    SelectBackend {
+        backend: BackendChoice,
+    },
+    AddClass {
+        name: String,
+    },
+    RenameClass {
+        id: u32,
+        name: String,
+    },
+    RemoveClass {
+        id: u32,
+    },
+    /// The message's files, for class `class_id`; `names` are their display names (paths
+    /// inside a dropped folder).
+    AddFiles {
+        class_id: u32,
+        names: Vec<String>,
+    },
+    /// A dropped folder: a new class named `name` (or an empty default card) gets the files.
+    AddFolder {
+        name: String,
+        names: Vec<String>,
+    },
+    AddFrames {
+        class_id: u32,
+        frames: Vec<Frame>,
+    },
+    SetSettings {
+        settings: Settings,
+    },
+    /// `resume`: continue from the kept model (same classes) instead of a new head.
+    Train {
+        resume: bool,
+    },
+    Stop,
+    Predict {
+        request: u32,
+        source: PredictSource,
+    },
+    Export,
+    SaveProject,
+    /// The message's first file is a project file.
+    OpenProject,
+    NewProject,
+    Bench {
+        batches: Vec<usize>,
+        iterations: usize,
+    },
+    /// Testing aid: destroys the WebGPU device, as a driver reset or out-of-memory would.
+    DebugLoseGpu,
+    // The teaching lab.
+    CheckData,
+    Compare,
+    UseCompareModel {
+        index: usize,
+    },
+    LrFind,
+    Interpret,
+    Saliency {
+        source: PredictSource,
+    },
+    Map,
+    Knowledge,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum BootStage {
+    Starting { message: String },
+    Downloading { loaded: u64, total: Option<u64> },
+    Probing,
+    Restoring,
+    Ready,
+    Failed { message: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComputeInfo {
+    /// WebGPU adapter description, or why WebGPU is unavailable.
+    pub adapter: Option<String>,
+    pub webgpu_error: Option<String>,
+    pub fallback_adapter: bool,
+    /// Measured backbone images/s at start-up.
+    pub webgpu_speed: Option<f32>,
+    pub cpu_speed: Option<f32>,
+    /// What the measurement picked, and what is in use (the user's choice may override it).
+    pub auto_choice: Option<Backend>,
+    pub in_use: Option<Backend>,
+    pub choice: BackendChoice,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassView {
+    pub id: u32,
+    pub name: String,
+    pub count: usize,
+}
+
+/// The kept model, for the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub classes: Vec<String>,
+    pub status: ModelStatus,
+    pub description: String,
+    pub val_accuracy: Option<f32>,
+    /// The settings can continue it (same classes, run not finished).
+    pub resumable: bool,
+}
+
+/// A whole project, sent after start-up, Open and New.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectView {
+    pub classes: Vec<ClassView>,
+    pub settings: Settings,
+    pub model: Option<ModelInfo>,
+}
+
+/// A thumbnail of a kept picture (JPEG).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thumb {
+    pub id: u64,
+    #[serde(with = "serde_bytes")]
+    pub jpeg: Vec<u8>,
+}
+
+/// Thumbnails from `(id, jpeg)` pairs.
+pub fn thumbs(pairs: Vec<(u64, Vec<u8>)>) -> Vec<Thumb> {
+    pairs.into_iter().map(|(id, jpeg)| Thumb { id, jpeg }).collect()
+}
+
+/// A data-check finding in words, with the pictures it is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingView {
+    pub text: String,
+    pub thumbs: Vec<Thumb>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabProgress {
+    pub what: String,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// What a trained backbone still knows of ImageNet, and how far each layer moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Knowledge {
+    pub imagenet_agreement: Option<f32>,
+    pub layer_change: Vec<f32>,
+}
+
+/// One picture on the 2-D map: before (pretrained backbone) and after (the kept model's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapPoint {
+    pub id: u64,
+    pub label: usize,
+    pub before: [f32; 2],
+    pub after: Option<[f32; 2]>,
+}
+
+/// One validation picture after training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValPicture {
+    pub id: u64,
+    pub name: String,
+    pub label: usize,
+    pub predicted: usize,
+    pub confidence: f32,
+    pub loss: f32,
+    /// Its place among the most confidently wrong (0 = worst).
+    pub top_loss_rank: Option<usize>,
+    pub thumb: serde_bytes::ByteBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileProblem {
+    pub file: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The worker listens; commands may be sent.
+    Ready,
+    Boot(BootStage),
+    Compute(ComputeInfo),
+    Project(ProjectView),
+    /// Pictures kept in a class (their thumbnails) and its new count.
+    Added {
+        class_id: u32,
+        thumbs: Vec<Thumb>,
+        count: usize,
+    },
+    /// Files of a class that could not be used, and why.
+    Refused {
+        class_id: u32,
+        problems: Vec<FileProblem>,
+    },
+    /// A dropped folder became this class.
+    ClassCreated {
+        id: u32,
+        name: String,
+    },
+    /// Pictures being decoded and prepared.
+    Ingest {
+        done: usize,
+        total: usize,
+    },
+    Train(TrainEvent),
+    RunEnded {
+        outcome: RunOutcome,
+        description: String,
+    },
+    Model {
+        model: Option<ModelInfo>,
+    },
+    Prediction {
+        request: u32,
+        classes: Vec<String>,
+        probabilities: Vec<f32>,
+    },
+    PredictFailed {
+        request: u32,
+        message: String,
+    },
+    /// A file for the user to save (the page starts the download).
+    Download {
+        name: String,
+        mime: String,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Browser storage: bytes used and available, whether the browser promised to keep them.
+    Storage {
+        used: Option<f64>,
+        quota: Option<f64>,
+        saved_images: usize,
+    },
+    /// Engine memory (wasm linear memory) after a large operation.
+    Memory {
+        wasm_bytes: f64,
+    },
+    Notice {
+        level: Level,
+        message: String,
+    },
+    /// The engine panicked; the page restarts it (the saved project is restored).
+    Crashed {
+        message: String,
+    },
+    Bench {
+        report: Result<BenchReport, String>,
+        backend: String,
+    },
+    // The teaching lab.
+    LabProgress(LabProgress),
+    Findings {
+        findings: Vec<FindingView>,
+    },
+    Compare(CompareEvent),
+    CompareDone,
+    LrFinder(LrFinderResult),
+    Interpretation {
+        classes: Vec<String>,
+        accuracy: f32,
+        confusion: Vec<Vec<u32>>,
+        pairs: Vec<String>,
+        pictures: Vec<ValPicture>,
+    },
+    Saliency {
+        side: usize,
+        heat: Vec<f32>,
+        class: String,
+        probability: f32,
+    },
+    Map {
+        classes: Vec<String>,
+        points: Vec<MapPoint>,
+    },
+    Knowledge(Knowledge),
+}

@@ -1,0 +1,102 @@
+//! Start-up inside the worker: acquire WebGPU (if any), download the backbone with progress, and
+//! measure which backend runs the backbone faster here (a software WebGPU adapter can be far
+//! slower than the CPU).
+
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor};
+use graft_model::{MobileNetV2, WeightMap};
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ReadableStreamDefaultReader, Response, WorkerGlobalScope};
+use web_time::Instant;
+
+use crate::protocol::{BootStage, ComputeInfo, Event};
+use crate::worker::link::{post, yield_now};
+
+pub const WEIGHTS_URL: &str = "weights/mobilenet_v2.safetensors";
+
+/// The WebGPU device, and wgpu's handle on it (to destroy it on request: a testing aid).
+pub struct Gpu {
+    pub device: Device,
+    pub wgpu: burn::tensor::wgpu::wgpu::Device,
+}
+
+fn js_text(e: &wasm_bindgen::JsValue) -> String {
+    e.as_string()
+        .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Whether `navigator.gpu` exists in this worker.
+pub fn has_webgpu() -> bool {
+    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
+    Reflect::get(&global.navigator(), &"gpu".into()).map(|gpu| !gpu.is_undefined() && !gpu.is_null()).unwrap_or(false)
+}
+
+pub async fn init_webgpu(info: &mut ComputeInfo) -> Option<Gpu> {
+    if !has_webgpu() {
+        info.webgpu_error = Some("this browser does not expose WebGPU to workers (navigator.gpu)".into());
+        return None;
+    }
+    match Device::wgpu_options().init_with_setup_async().await {
+        Ok((device, setup)) => {
+            let a = setup.adapter.get_info();
+            info.fallback_adapter = a.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
+            // Browsers often hide the adapter's name; say what is known.
+            let name = if a.name.is_empty() { "unnamed adapter".to_string() } else { a.name.clone() };
+            info.adapter = Some(format!("{name} ({:?}, {:?})", a.backend, a.device_type));
+            Some(Gpu { device, wgpu: setup.device })
+        }
+        Err(e) => {
+            info.webgpu_error = Some(format!("WebGPU adapter unavailable: {e}"));
+            None
+        }
+    }
+}
+
+/// GETs `url` from the worker, posting download progress.
+pub async fn fetch_weights(url: &str) -> Result<Vec<u8>, String> {
+    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let response: Response =
+        JsFuture::from(global.fetch_with_str(url)).await.map_err(|e| js_text(&e))?.unchecked_into();
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let total: Option<u64> = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
+    let body = response.body().ok_or("empty response body")?;
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(total.and_then(|t| usize::try_from(t).ok()).unwrap_or(0));
+    let mut last_post = 0usize;
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| js_text(&e))?;
+        if Reflect::get(&chunk, &"done".into()).map_err(|e| js_text(&e))?.is_truthy() {
+            break;
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(|e| js_text(&e))?.unchecked_into();
+        bytes.extend(value.to_vec());
+        if bytes.len() - last_post > 256 * 1024 {
+            last_post = bytes.len();
+            post(&Event::Boot(BootStage::Downloading { loaded: bytes.len() as u64, total }));
+        }
+    }
+    post(&Event::Boot(BootStage::Downloading { loaded: bytes.len() as u64, total }));
+    Ok(bytes)
+}
+
+/// Backbone images/s for one 224×224 image, after one warm-up run (shader compilation).
+pub async fn probe(weights: &WeightMap, device: &Device) -> Result<f32, String> {
+    let backbone = MobileNetV2::load(weights, device).map_err(|e| e.to_string())?.valid();
+    let mut seconds = 0.0;
+    for run in 0..2 {
+        let x = Tensor::<4>::random([1, 3, 224, 224], Distribution::Normal(0.0, 1.0), device);
+        let t0 = Instant::now();
+        let features = backbone.forward(x);
+        features.slice([0..1, 0..1]).into_data_async().await.map_err(|e| e.to_string())?;
+        if run == 1 {
+            seconds = t0.elapsed().as_secs_f32();
+        }
+        yield_now().await;
+    }
+    Ok(1.0 / seconds.max(1e-6))
+}

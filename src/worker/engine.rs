@@ -1,0 +1,668 @@
+//! The engine worker's state and its command handlers. It owns the project (saved to IndexedDB
+//! as it changes), the devices, the kept model and the running trainer. Commands are handled one
+//! at a time, in order; a training run is its own task, so Stop and Predict are answered
+//! between its steps.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use graft_data::rgba_to_rgb;
+use graft_model::{imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, WeightMap};
+use graft_project::{HeadChoice, ImageRecord, ModelRecord, ModelStatus, Project};
+use graft_train::{export_model, load_exported, predict, CancelToken, TrainedModel};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::File;
+
+use crate::protocol::{
+    Backend, BackendChoice, BootStage, ClassView, Command, ComputeInfo, Event, FileProblem, Level, ModelInfo,
+    PredictSource, ProjectView, Thumb,
+};
+use crate::worker::boot::{self, Gpu};
+use crate::worker::decode;
+use crate::worker::idb::{self, ImageRow, ModelRow, Store};
+use crate::worker::link::{notice, post, wasm_memory_bytes, yield_now, Incoming};
+
+/// Pictures saved per IndexedDB transaction while a large drop is ingested.
+const SAVE_BATCH: usize = 16;
+/// Thumbnails restored per class (the page shows the latest ones and the count).
+pub const THUMBS_PER_CLASS: usize = 48;
+
+/// The model predictions and exports use, and where it lives.
+pub struct Kept {
+    pub record: ModelRecord,
+    pub model: ImageClassifier,
+    pub device: Device,
+    pub backend: Backend,
+}
+
+#[derive(Default)]
+pub struct Engine {
+    pub project: RefCell<Project>,
+    pub store: RefCell<Option<Rc<Store>>>,
+    pub pretrained: RefCell<Option<Rc<WeightMap>>>,
+    pub compute: RefCell<ComputeInfo>,
+    pub gpu: RefCell<Option<Gpu>>,
+    pub gpu_lost: Cell<bool>,
+    pub kept: RefCell<Option<Rc<Kept>>>,
+    pub cancel: RefCell<Option<CancelToken>>,
+    pub running: Cell<bool>,
+    /// Pictures whose save failed (storage full): kept in memory until reload.
+    pub unsaved: Cell<usize>,
+    /// The models of the last Compare experiment, in lesson order.
+    pub compare_models: RefCell<Vec<Option<(TrainedModel, Backend, Device)>>>,
+}
+
+pub fn image_row(r: &ImageRecord) -> ImageRow {
+    ImageRow { id: r.id, class_id: r.class_id, name: r.name.clone(), jpeg: r.jpeg.to_vec(), thumb: r.thumb.to_vec() }
+}
+
+fn head_kind(choice: HeadChoice, classes: &[String]) -> Result<HeadKind, String> {
+    Ok(match choice {
+        HeadChoice::Replace => HeadKind::Replace,
+        HeadChoice::Stacked => HeadKind::Stacked,
+        HeadChoice::KeepImagenet => HeadKind::KeepImagenet {
+            rows: imagenet_rows_for(classes)
+                .ok_or("\"keep the ImageNet head\" needs every class named after an ImageNet class")?,
+        },
+    })
+}
+
+impl Engine {
+    // ---- devices -------------------------------------------------------------------------
+
+    /// The backend in use: the user's choice, else the measured one; never a lost GPU.
+    pub fn backend(&self) -> Backend {
+        let c = self.compute.borrow();
+        let wanted = match c.choice {
+            BackendChoice::Webgpu => Backend::Webgpu,
+            BackendChoice::Cpu => Backend::Cpu,
+            BackendChoice::Auto => c.auto_choice.unwrap_or(Backend::Cpu),
+        };
+        if wanted == Backend::Webgpu && (self.gpu_lost.get() || self.gpu.borrow().is_none()) {
+            Backend::Cpu
+        } else {
+            wanted
+        }
+    }
+
+    pub fn device(&self, backend: Backend) -> Device {
+        match (backend, self.gpu.borrow().as_ref()) {
+            (Backend::Webgpu, Some(gpu)) if !self.gpu_lost.get() => gpu.device.clone(),
+            _ => Device::flex(),
+        }
+    }
+
+    pub fn post_compute(&self) {
+        let backend = self.backend();
+        let mut c = self.compute.borrow_mut();
+        c.in_use = Some(backend);
+        post(&Event::Compute(c.clone()));
+    }
+
+    /// Whether the WebGPU device still computes: one tiny readback. After a device loss
+    /// (driver reset, out of memory, destroyed) the readback fails.
+    async fn gpu_works(&self) -> bool {
+        let Some(device) = self.gpu.borrow().as_ref().map(|g| g.device.clone()) else { return false };
+        let probe = burn::tensor::Tensor::<1>::from_floats([1.0], &device).add_scalar(1.0);
+        matches!(probe.into_data_async().await.map(|d| d.try_into_vec::<f32>()), Ok(Ok(v)) if v == [2.0])
+    }
+
+    /// Called when an operation failed on `backend`: if the WebGPU device stopped working,
+    /// switch to the CPU for good and say so. Divergence is the settings' fault, not the GPU's.
+    async fn check_gpu_loss(&self, backend: Backend, message: &str) -> bool {
+        if backend != Backend::Webgpu || message.contains("lower the learning rate") {
+            return false;
+        }
+        if self.gpu_lost.get() || !self.gpu_works().await {
+            if !self.gpu_lost.get() {
+                self.gpu_lost.set(true);
+                self.compute.borrow_mut().webgpu_error = Some(format!("the WebGPU device was lost ({message})"));
+                self.post_compute();
+            }
+            return true;
+        }
+        false
+    }
+
+    // ---- storage -------------------------------------------------------------------------
+
+    fn store(&self) -> Option<Rc<Store>> {
+        self.store.borrow().clone()
+    }
+
+    pub async fn save_meta(&self) {
+        let Some(store) = self.store() else { return };
+        let json = serde_json::to_string(&self.project.borrow().meta()).unwrap_or_default();
+        if let Err(e) = store.save_meta(&json).await {
+            notice(Level::Error, format!("could not save the project's classes and settings: {e}"));
+        }
+    }
+
+    async fn save_images(&self, rows: &[ImageRow], class: &str) {
+        let Some(store) = self.store() else { return };
+        if let Err(e) = store.put_images(rows).await {
+            self.unsaved.set(self.unsaved.get() + rows.len());
+            let mut names: Vec<&str> = rows.iter().take(4).map(|r| r.name.as_str()).collect();
+            if rows.len() > names.len() {
+                names.push("…");
+            }
+            notice(
+                Level::Error,
+                format!(
+                    "{} picture(s) of class `{class}` could not be saved ({}): {e}. They stay until this page reloads; everything saved before is kept. Free some space or use Save project.",
+                    rows.len(),
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+
+    pub async fn post_storage(&self) {
+        let estimate = idb::estimate().await;
+        let saved = self.project.borrow().images.len().saturating_sub(self.unsaved.get());
+        post(&Event::Storage { used: estimate.map(|e| e.0), quota: estimate.map(|e| e.1), saved_images: saved });
+    }
+
+    async fn save_model(&self, record: &ModelRecord) {
+        let Some(store) = self.store() else { return };
+        let row = ModelRow {
+            manifest: serde_json::to_string(&record.manifest).unwrap_or_default(),
+            status: serde_json::to_string(&record.status).unwrap_or_default(),
+            weights: record.weights.to_vec(),
+        };
+        if let Err(e) = store.save_model(&row).await {
+            notice(
+                Level::Error,
+                format!("the trained model could not be saved ({e}); it stays until this page reloads"),
+            );
+        }
+    }
+
+    // ---- views ---------------------------------------------------------------------------
+
+    pub fn model_info(&self) -> Option<ModelInfo> {
+        let kept = self.kept.borrow().clone()?;
+        let manifest = &kept.record.manifest;
+        let project = self.project.borrow();
+        let names: Vec<String> = project.classes.iter().map(|c| c.name.trim().to_string()).collect();
+        let resumable = !matches!(kept.record.status, ModelStatus::Complete) && names == manifest.classes;
+        Some(ModelInfo {
+            classes: manifest.classes.clone(),
+            status: kept.record.status,
+            description: kept.record.status.describe(),
+            val_accuracy: manifest.metrics.as_ref().and_then(|m| m.evaluation.as_ref()).map(|e| e.accuracy),
+            resumable,
+        })
+    }
+
+    pub fn project_view(&self) -> ProjectView {
+        let p = self.project.borrow();
+        ProjectView {
+            classes: p
+                .classes
+                .iter()
+                .map(|c| ClassView { id: c.id, name: c.name.clone(), count: p.count(c.id) })
+                .collect(),
+            settings: p.settings.clone(),
+            model: None,
+        }
+    }
+
+    /// The whole project to the page: classes, settings, the latest thumbnails, the model.
+    pub fn post_project(&self) {
+        let mut view = self.project_view();
+        view.model = self.model_info();
+        post(&Event::Project(view));
+        let p = self.project.borrow();
+        for class in &p.classes {
+            let images: Vec<&ImageRecord> = p.images.iter().filter(|i| i.class_id == class.id).collect();
+            let latest = &images[images.len().saturating_sub(THUMBS_PER_CLASS)..];
+            let thumbs = latest.iter().map(|i| Thumb { id: i.id, jpeg: i.thumb.to_vec() }).collect();
+            post(&Event::Added { class_id: class.id, thumbs, count: images.len() });
+        }
+    }
+
+    // ---- models --------------------------------------------------------------------------
+
+    /// Loads a stored model onto the device in use.
+    pub fn load_kept(&self, record: ModelRecord) -> Result<Kept, String> {
+        let backend = self.backend();
+        let device = self.device(backend);
+        let manifest_json = serde_json::to_vec(&record.manifest).map_err(|e| e.to_string())?;
+        let (model, _) = load_exported(record.weights.to_vec(), &manifest_json, &device).map_err(|e| e.to_string())?;
+        Ok(Kept { record, model, device, backend })
+    }
+
+    /// The kept model on a usable device (reloaded on the CPU if its GPU was lost).
+    fn usable_kept(&self) -> Result<Rc<Kept>, String> {
+        let kept = self.kept.borrow().clone().ok_or("train a model first")?;
+        if kept.backend == Backend::Webgpu && self.gpu_lost.get() {
+            let moved = Rc::new(self.load_kept(kept.record.clone())?);
+            *self.kept.borrow_mut() = Some(moved.clone());
+            return Ok(moved);
+        }
+        Ok(kept)
+    }
+
+    async fn record_of(trained: &TrainedModel, status: ModelStatus) -> Result<ModelRecord, String> {
+        let bundle = export_model(trained).await.map_err(|e| e.to_string())?;
+        let weights = bundle.file("model.safetensors").ok_or("the export has no weights")?;
+        Ok(ModelRecord { manifest: trained.manifest.clone(), weights: Arc::from(weights), status })
+    }
+
+    /// Keeps (and saves) a model the engine just trained.
+    async fn keep(
+        &self,
+        trained: TrainedModel,
+        status: ModelStatus,
+        backend: Backend,
+        device: Device,
+    ) -> Result<(), String> {
+        let record = Self::record_of(&trained, status).await?;
+        self.save_model(&record).await;
+        *self.kept.borrow_mut() = Some(Rc::new(Kept { record, model: trained.model, device, backend }));
+        post(&Event::Model { model: self.model_info() });
+        Ok(())
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    pub fn stop(&self) {
+        if let Some(c) = self.cancel.borrow().as_ref() {
+            c.cancel();
+        }
+    }
+
+    pub async fn handle(self: &Rc<Self>, incoming: Incoming) {
+        let Incoming { command, files } = incoming;
+        match command {
+            Command::Stop => self.stop(),
+            Command::SelectBackend { backend } => {
+                self.compute.borrow_mut().choice = backend;
+                self.post_compute();
+            }
+            Command::AddClass { name } => {
+                let id = self.project.borrow_mut().add_class(&name);
+                post(&Event::ClassCreated { id, name });
+                self.save_meta().await;
+            }
+            Command::RenameClass { id, name } => {
+                self.project.borrow_mut().rename_class(id, &name);
+                self.save_meta().await;
+                post(&Event::Model { model: self.model_info() });
+            }
+            Command::RemoveClass { id } => {
+                let removed = self.project.borrow_mut().remove_class(id);
+                self.save_meta().await;
+                if let Some(store) = self.store() {
+                    if let Err(e) = store.delete_images(&removed).await {
+                        notice(Level::Error, format!("could not delete the class's pictures from storage: {e}"));
+                    }
+                }
+                post(&Event::Model { model: self.model_info() });
+                self.post_storage().await;
+            }
+            Command::AddFiles { class_id, names } => self.add_files(class_id, names, files).await,
+            Command::AddFolder { name, names } => {
+                let id = self.folder_class(&name);
+                post(&Event::ClassCreated { id, name });
+                self.save_meta().await;
+                self.add_files(id, names, files).await;
+            }
+            Command::AddFrames { class_id, frames } => {
+                let pre = self.project.borrow().settings.train.preprocess();
+                let mut prepared = Vec::new();
+                let mut problems = Vec::new();
+                for (i, f) in frames.into_iter().enumerate() {
+                    match graft_project::prepare_rgba(f.width, f.height, f.rgba, &pre) {
+                        Ok(p) => prepared.push((format!("webcam-{i}.jpg"), p)),
+                        Err(e) => problems.push(FileProblem { file: "webcam frame".into(), reason: e.to_string() }),
+                    }
+                }
+                self.keep_prepared(class_id, prepared, problems).await;
+            }
+            Command::SetSettings { settings } => {
+                self.project.borrow_mut().settings = settings;
+                self.save_meta().await;
+            }
+            Command::Train { resume } => {
+                if self.running.get() {
+                    notice(Level::Warning, "a run is already in progress");
+                } else {
+                    self.running.set(true);
+                    spawn_local(crate::worker::training::run(self.clone(), resume));
+                }
+            }
+            Command::Predict { request, source } => self.predict(request, source, files).await,
+            Command::Export => match self.usable_kept() {
+                Err(e) => notice(Level::Error, format!("export: {e}")),
+                Ok(kept) => {
+                    let trained = TrainedModel { model: kept.model.clone(), manifest: kept.record.manifest.clone() };
+                    let zip = export_model(&trained)
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| b.to_zip().map_err(|e| e.to_string()));
+                    match zip {
+                        Ok(bytes) => post(&Event::Download {
+                            name: "graft-model.zip".into(),
+                            mime: "application/zip".into(),
+                            bytes,
+                        }),
+                        Err(e) => notice(Level::Error, format!("export failed: {e}")),
+                    }
+                }
+            },
+            Command::SaveProject => {
+                let mut project = self.project.borrow().clone();
+                project.model = self.kept.borrow().as_ref().map(|k| k.record.clone());
+                match graft_project::write_project(&project) {
+                    Ok(bytes) => post(&Event::Download {
+                        name: "graft-project.zip".into(),
+                        mime: "application/zip".into(),
+                        bytes,
+                    }),
+                    Err(e) => notice(Level::Error, format!("save project failed: {e}")),
+                }
+            }
+            Command::OpenProject => self.open_project(files).await,
+            Command::NewProject => {
+                if self.running.get() {
+                    self.stop();
+                }
+                *self.project.borrow_mut() = Project::default();
+                *self.kept.borrow_mut() = None;
+                self.unsaved.set(0);
+                if let Some(store) = self.store() {
+                    if let Err(e) = store.clear().await {
+                        notice(Level::Error, format!("could not clear browser storage: {e}"));
+                    }
+                }
+                self.save_meta().await;
+                self.post_project();
+                post(&Event::Model { model: None });
+                self.post_storage().await;
+            }
+            Command::Bench { batches, iterations } => self.bench(&batches, iterations).await,
+            Command::CheckData => crate::worker::lab::check_data(self).await,
+            Command::Compare => {
+                if self.running.get() {
+                    notice(Level::Warning, "a run is already in progress");
+                } else {
+                    self.running.set(true);
+                    let engine = self.clone();
+                    spawn_local(async move {
+                        crate::worker::lab::compare(&engine).await;
+                        engine.running.set(false);
+                    });
+                }
+            }
+            Command::UseCompareModel { index } => crate::worker::lab::use_compare_model(self, index).await,
+            Command::LrFind => crate::worker::lab::lr_find(self).await,
+            Command::Interpret => crate::worker::lab::interpret(self).await,
+            Command::Saliency { source } => crate::worker::lab::saliency(self, source, files).await,
+            Command::Map => crate::worker::lab::map(self).await,
+            Command::Knowledge => crate::worker::lab::knowledge(self).await,
+            Command::DebugLoseGpu => match self.gpu.borrow().as_ref() {
+                Some(gpu) => {
+                    gpu.wgpu.destroy();
+                    notice(Level::Warning, "WebGPU device destroyed on request (testing aid)");
+                }
+                None => notice(Level::Warning, "no WebGPU device to destroy"),
+            },
+        }
+    }
+
+    /// A dropped folder's class: an empty default card is reused, else a new class is added.
+    fn folder_class(&self, name: &str) -> u32 {
+        let mut p = self.project.borrow_mut();
+        let reusable = p.classes.iter().find(|c| c.name.starts_with("class ") && p.count(c.id) == 0).map(|c| c.id);
+        match reusable {
+            Some(id) => {
+                p.rename_class(id, name);
+                id
+            }
+            None => p.add_class(name),
+        }
+    }
+
+    async fn add_files(&self, class_id: u32, names: Vec<String>, files: Vec<File>) {
+        let pre = self.project.borrow().settings.train.preprocess();
+        let total = files.len();
+        let mut batch = Vec::new();
+        let mut problems = Vec::new();
+        post(&Event::Ingest { done: 0, total });
+        for (i, file) in files.iter().enumerate() {
+            let name = names.get(i).cloned().unwrap_or_else(|| file.name());
+            match decode::prepare_blob(file, &name, &pre).await {
+                Ok(prepared) => batch.push((name, prepared)),
+                Err(reason) => problems.push(FileProblem { file: name, reason }),
+            }
+            if batch.len() >= SAVE_BATCH || i + 1 == total {
+                self.keep_prepared(class_id, std::mem::take(&mut batch), Vec::new()).await;
+                post(&Event::Ingest { done: i + 1, total });
+            }
+            // Decoding is the worker's own time, but Stop and Predict must still get through.
+            yield_now().await;
+        }
+        if !problems.is_empty() {
+            post(&Event::Refused { class_id, problems });
+        }
+        post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
+        self.post_storage().await;
+    }
+
+    /// Adds prepared pictures to a class, saves them, shows their thumbnails.
+    async fn keep_prepared(
+        &self,
+        class_id: u32,
+        prepared: Vec<(String, graft_project::Prepared)>,
+        problems: Vec<FileProblem>,
+    ) {
+        if !problems.is_empty() {
+            post(&Event::Refused { class_id, problems });
+        }
+        if prepared.is_empty() {
+            return;
+        }
+        let (rows, thumbs, count, class) = {
+            let mut p = self.project.borrow_mut();
+            let Some(class) = p.classes.iter().find(|c| c.id == class_id).map(|c| c.name.clone()) else {
+                return; // the class was deleted meanwhile
+            };
+            let mut rows = Vec::new();
+            let mut thumbs = Vec::new();
+            for (name, pic) in prepared {
+                let record = p.add_image(class_id, name, pic);
+                rows.push(image_row(record));
+                thumbs.push(Thumb { id: record.id, jpeg: record.thumb.to_vec() });
+            }
+            (rows, thumbs, p.count(class_id), class)
+        };
+        self.save_images(&rows, &class).await;
+        self.save_meta().await;
+        post(&Event::Added { class_id, thumbs, count });
+    }
+
+    async fn predict(&self, request: u32, source: PredictSource, files: Vec<File>) {
+        let image = match source {
+            PredictSource::Frame(f) => rgba_to_rgb(f.width, f.height, f.rgba).map_err(|e| e.to_string()),
+            PredictSource::File => match files.first() {
+                Some(file) => decode::decode_blob(file, &file.name()).await,
+                None => Err("no file to classify".to_string()),
+            },
+        };
+        let result = match (image, self.usable_kept()) {
+            (Err(e), _) | (_, Err(e)) => Err(e),
+            (Ok(image), Ok(kept)) => {
+                let pre = kept.record.manifest.preprocess();
+                predict(&kept.model, &pre, &[image], &kept.device)
+                    .await
+                    .map(|p| (kept.record.manifest.classes.clone(), p))
+            }
+        };
+        match result {
+            Ok((classes, p)) => {
+                let probabilities = p.into_iter().next().map(|p| p.probabilities).unwrap_or_default();
+                post(&Event::Prediction { request, classes, probabilities });
+            }
+            Err(message) => {
+                let backend = self.kept.borrow().as_ref().map(|k| k.backend);
+                if let Some(backend) = backend {
+                    self.check_gpu_loss(backend, &message).await;
+                }
+                post(&Event::PredictFailed { request, message });
+            }
+        }
+    }
+
+    async fn open_project(&self, files: Vec<File>) {
+        let Some(file) = files.first() else { return notice(Level::Error, "no project file given") };
+        let bytes = match decode::file_bytes(file).await {
+            Ok(b) => b,
+            Err(e) => return notice(Level::Error, format!("open project: {e}")),
+        };
+        let mut project = match graft_project::read_project(&bytes) {
+            Ok(p) => p,
+            Err(e) => return notice(Level::Error, format!("{}: {e}", file.name())),
+        };
+        if self.running.get() {
+            self.stop();
+        }
+        let model = project.model.take();
+        let count = project.images.len();
+        let classes = project.classes.len();
+        *self.project.borrow_mut() = project;
+        *self.kept.borrow_mut() = None;
+        self.unsaved.set(0);
+        // Replace what the browser stored: clear, then save everything.
+        if let Some(store) = self.store() {
+            if let Err(e) = store.clear().await {
+                notice(Level::Error, format!("could not clear browser storage: {e}"));
+            }
+        }
+        self.save_meta().await;
+        let rows: Vec<ImageRow> = self.project.borrow().images.iter().map(image_row).collect();
+        for chunk in rows.chunks(SAVE_BATCH * 4) {
+            self.save_images(chunk, "(opened project)").await;
+        }
+        if let Some(record) = model {
+            self.save_model(&record).await;
+            match self.load_kept(record) {
+                Ok(kept) => *self.kept.borrow_mut() = Some(Rc::new(kept)),
+                Err(e) => notice(Level::Error, format!("the project's model could not be loaded: {e}")),
+            }
+        }
+        self.post_project();
+        post(&Event::Model { model: self.model_info() });
+        notice(Level::Info, format!("opened {}: {count} images in {classes} classes", file.name()));
+        self.post_storage().await;
+    }
+
+    async fn bench(&self, batches: &[usize], iterations: usize) {
+        let backend = self.backend();
+        let device = self.device(backend);
+        let Some(weights) = self.pretrained.borrow().clone() else {
+            return post(&Event::Bench {
+                report: Err("the backbone is not loaded".into()),
+                backend: backend.label().into(),
+            });
+        };
+        let mut report = graft_train::bench(&weights, &device, batches, iterations.max(1), 224).await;
+        if let Ok(r) = report.as_mut() {
+            r.rows.push(graft_project::bench_ingest(8));
+        }
+        post(&Event::Bench { report, backend: backend.label().into() });
+    }
+
+    // ---- start-up ------------------------------------------------------------------------
+
+    pub async fn boot(self: &Rc<Self>) {
+        post(&Event::Boot(BootStage::Starting { message: "looking for WebGPU".into() }));
+        let mut info = ComputeInfo::default();
+        let gpu = boot::init_webgpu(&mut info).await;
+        *self.gpu.borrow_mut() = gpu;
+        *self.compute.borrow_mut() = info.clone();
+        self.post_compute();
+
+        post(&Event::Boot(BootStage::Downloading { loaded: 0, total: None }));
+        let bytes = match boot::fetch_weights(boot::WEIGHTS_URL).await {
+            Ok(b) => b,
+            Err(e) => {
+                return post(&Event::Boot(BootStage::Failed {
+                    message: format!("could not download the backbone: {e}"),
+                }))
+            }
+        };
+        let weights = match WeightMap::from_safetensors_bytes(bytes) {
+            Ok(w) => Rc::new(w),
+            Err(e) => {
+                return post(&Event::Boot(BootStage::Failed { message: format!("backbone weights are invalid: {e}") }))
+            }
+        };
+        *self.pretrained.borrow_mut() = Some(weights.clone());
+
+        post(&Event::Boot(BootStage::Probing));
+        info.cpu_speed = boot::probe(&weights, &Device::flex()).await.ok();
+        let gpu_device = self.gpu.borrow().as_ref().map(|g| g.device.clone());
+        if let Some(gpu) = gpu_device {
+            match boot::probe(&weights, &gpu).await {
+                Ok(speed) => info.webgpu_speed = Some(speed),
+                Err(e) => info.webgpu_error = Some(format!("WebGPU failed the speed check: {e}")),
+            }
+        }
+        info.auto_choice = Some(match (info.webgpu_speed, info.cpu_speed) {
+            (Some(g), Some(c)) if g > c => Backend::Webgpu,
+            (Some(_), None) => Backend::Webgpu,
+            _ => Backend::Cpu,
+        });
+        info.choice = self.compute.borrow().choice;
+        *self.compute.borrow_mut() = info;
+        self.post_compute();
+
+        post(&Event::Boot(BootStage::Restoring));
+        crate::worker::restore::restore(self).await;
+        post(&Event::Boot(BootStage::Ready));
+    }
+
+    /// Builds the model a run starts from: the kept one (resume) or pretrained + a new head.
+    pub fn starting_model(
+        &self,
+        resume: bool,
+        classes: &[String],
+        seed: u64,
+        device: &Device,
+    ) -> Result<ImageClassifier, String> {
+        if resume {
+            let kept = self.kept.borrow().clone().ok_or("there is no model to continue")?;
+            if kept.record.manifest.classes != classes {
+                return Err("the classes changed since this model was trained: train a new one".into());
+            }
+            let json = serde_json::to_vec(&kept.record.manifest).map_err(|e| e.to_string())?;
+            return load_exported(kept.record.weights.to_vec(), &json, device)
+                .map(|(m, _)| m)
+                .map_err(|e| e.to_string());
+        }
+        let weights = self.pretrained.borrow().clone().ok_or("the backbone is not loaded yet")?;
+        let kind = head_kind(self.project.borrow().settings.head, classes)?;
+        let spec = HeadSpec { kind, num_classes: classes.len(), seed };
+        ImageClassifier::from_pretrained(weights.as_ref(), &spec, device).map_err(|e| e.to_string())
+    }
+
+    pub(crate) async fn keep_trained(
+        &self,
+        trained: TrainedModel,
+        status: ModelStatus,
+        backend: Backend,
+        device: Device,
+    ) {
+        if let Err(e) = self.keep(trained, status, backend, device).await {
+            notice(Level::Error, format!("the trained model could not be kept: {e}"));
+        }
+    }
+
+    pub(crate) async fn note_failure(&self, backend: Backend, message: &str) -> bool {
+        self.check_gpu_loss(backend, message).await
+    }
+}

@@ -1,0 +1,238 @@
+//! Thin IndexedDB over web-sys: the project is saved as it changes, one transaction per change,
+//! so a failed write (quota) loses only that change. Stores: `meta` (the project's JSON),
+//! `images` (prepared copies and thumbnails by id) and `model` (the kept model).
+
+use js_sys::{Array, Promise};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode};
+
+const DB_NAME: &str = "graft";
+const DB_VERSION: u32 = 1;
+pub const META: &str = "meta";
+pub const IMAGES: &str = "images";
+pub const MODEL: &str = "model";
+const PROJECT_KEY: &str = "project";
+const MODEL_KEY: &str = "current";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("browser storage is full{}", if .0.is_empty() { String::new() } else { format!(" ({})", .0) })]
+    QuotaExceeded(String),
+    #[error("browser storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("browser storage failed: {0}")]
+    Failed(String),
+}
+
+fn describe(value: &JsValue) -> (String, String) {
+    if let Some(e) = value.dyn_ref::<web_sys::DomException>() {
+        return (e.name(), e.message());
+    }
+    if let Some(e) = value.dyn_ref::<js_sys::Error>() {
+        return (String::from(e.name()), String::from(e.message()));
+    }
+    (String::new(), format!("{value:?}"))
+}
+
+fn store_error(value: &JsValue) -> StoreError {
+    let (name, message) = describe(value);
+    if name == "QuotaExceededError" {
+        StoreError::QuotaExceeded(message)
+    } else if message.is_empty() {
+        StoreError::Failed(name)
+    } else {
+        StoreError::Failed(format!("{name}: {message}"))
+    }
+}
+
+/// Waits for a request; returns its result.
+async fn request(req: &IdbRequest) -> Result<JsValue, StoreError> {
+    let promise = Promise::new(&mut |resolve, reject| {
+        req.set_onsuccess(Some(&resolve));
+        req.set_onerror(Some(&reject));
+    });
+    match JsFuture::from(promise).await {
+        Ok(_) => req.result().map_err(|e| store_error(&e)),
+        Err(_) => Err(req
+            .error()
+            .ok()
+            .flatten()
+            .map(|e| store_error(&e.into()))
+            .unwrap_or(StoreError::Failed("request failed".into()))),
+    }
+}
+
+/// Waits until a transaction commits (or reports why it aborted).
+async fn committed(tx: &IdbTransaction) -> Result<(), StoreError> {
+    let promise = Promise::new(&mut |resolve, reject| {
+        tx.set_oncomplete(Some(&resolve));
+        tx.set_onerror(Some(&reject));
+        tx.set_onabort(Some(&reject));
+    });
+    match JsFuture::from(promise).await {
+        Ok(_) => Ok(()),
+        Err(_) => {
+            Err(tx.error().map(|e| store_error(&e.into())).unwrap_or(StoreError::Failed("transaction aborted".into())))
+        }
+    }
+}
+
+/// A picture as stored.
+#[derive(Serialize, Deserialize)]
+pub struct ImageRow {
+    pub id: u64,
+    pub class_id: u32,
+    pub name: String,
+    #[serde(with = "serde_bytes")]
+    pub jpeg: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub thumb: Vec<u8>,
+}
+
+/// The kept model as stored.
+#[derive(Serialize, Deserialize)]
+pub struct ModelRow {
+    pub manifest: String,
+    pub status: String,
+    #[serde(with = "serde_bytes")]
+    pub weights: Vec<u8>,
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
+    serde_wasm_bindgen::to_value(value).map_err(|e| StoreError::Failed(e.to_string()))
+}
+
+pub struct Store {
+    db: IdbDatabase,
+}
+
+impl Store {
+    /// Opens (creating on first use) the project database.
+    pub async fn open() -> Result<Self, StoreError> {
+        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let factory = global
+            .indexed_db()
+            .map_err(|e| StoreError::Unavailable(describe(&e).1))?
+            .ok_or_else(|| StoreError::Unavailable("IndexedDB is not available here".into()))?;
+        let open: IdbOpenDbRequest =
+            factory.open_with_u32(DB_NAME, DB_VERSION).map_err(|e| StoreError::Unavailable(describe(&e).1))?;
+        let upgrade =
+            Closure::<dyn FnMut(web_sys::IdbVersionChangeEvent)>::new(move |ev: web_sys::IdbVersionChangeEvent| {
+                let Some(req) = ev.target().and_then(|t| t.dyn_into::<IdbOpenDbRequest>().ok()) else { return };
+                let Ok(db) = req.result().and_then(|r| r.dyn_into::<IdbDatabase>()) else { return };
+                for name in [META, IMAGES, MODEL] {
+                    if !db.object_store_names().contains(name) {
+                        let _ = db.create_object_store(name);
+                    }
+                }
+            });
+        open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+        let db = request(&open).await?;
+        drop(upgrade);
+        let db = db.dyn_into::<IdbDatabase>().map_err(|_| StoreError::Failed("not a database".into()))?;
+        Ok(Self { db })
+    }
+
+    fn tx(&self, stores: &[&str], write: bool) -> Result<IdbTransaction, StoreError> {
+        let names = Array::new();
+        stores.iter().for_each(|s| {
+            names.push(&JsValue::from_str(s));
+        });
+        let mode = if write { IdbTransactionMode::Readwrite } else { IdbTransactionMode::Readonly };
+        self.db.transaction_with_str_sequence_and_mode(&names, mode).map_err(|e| store_error(&e))
+    }
+
+    fn store(tx: &IdbTransaction, name: &str) -> Result<IdbObjectStore, StoreError> {
+        tx.object_store(name).map_err(|e| store_error(&e))
+    }
+
+    pub async fn load_meta(&self) -> Result<Option<String>, StoreError> {
+        let tx = self.tx(&[META], false)?;
+        let value = request(&Self::store(&tx, META)?.get(&PROJECT_KEY.into()).map_err(|e| store_error(&e))?).await?;
+        Ok(value.as_string())
+    }
+
+    pub async fn save_meta(&self, json: &str) -> Result<(), StoreError> {
+        let tx = self.tx(&[META], true)?;
+        Self::store(&tx, META)?.put_with_key(&json.into(), &PROJECT_KEY.into()).map_err(|e| store_error(&e))?;
+        committed(&tx).await
+    }
+
+    /// Saves pictures in one transaction: all of them or none.
+    pub async fn put_images(&self, rows: &[ImageRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let tx = self.tx(&[IMAGES], true)?;
+        let store = Self::store(&tx, IMAGES)?;
+        for row in rows {
+            #[allow(clippy::cast_precision_loss)] // ids count pictures: far below 2^53
+            let key = JsValue::from_f64(row.id as f64);
+            store.put_with_key(&to_js(row)?, &key).map_err(|e| store_error(&e))?;
+        }
+        committed(&tx).await
+    }
+
+    pub async fn delete_images(&self, ids: &[u64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let tx = self.tx(&[IMAGES], true)?;
+        let store = Self::store(&tx, IMAGES)?;
+        for &id in ids {
+            #[allow(clippy::cast_precision_loss)]
+            let key = JsValue::from_f64(id as f64);
+            store.delete(&key).map_err(|e| store_error(&e))?;
+        }
+        committed(&tx).await
+    }
+
+    pub async fn load_images(&self) -> Result<Vec<ImageRow>, StoreError> {
+        let tx = self.tx(&[IMAGES], false)?;
+        let all = request(&Self::store(&tx, IMAGES)?.get_all().map_err(|e| store_error(&e))?).await?;
+        let all: Array = all.unchecked_into();
+        all.iter()
+            .map(|row| {
+                serde_wasm_bindgen::from_value(row).map_err(|e| StoreError::Failed(format!("a stored picture: {e}")))
+            })
+            .collect()
+    }
+
+    pub async fn save_model(&self, row: &ModelRow) -> Result<(), StoreError> {
+        let tx = self.tx(&[MODEL], true)?;
+        Self::store(&tx, MODEL)?.put_with_key(&to_js(row)?, &MODEL_KEY.into()).map_err(|e| store_error(&e))?;
+        committed(&tx).await
+    }
+
+    pub async fn load_model(&self) -> Result<Option<ModelRow>, StoreError> {
+        let tx = self.tx(&[MODEL], false)?;
+        let value = request(&Self::store(&tx, MODEL)?.get(&MODEL_KEY.into()).map_err(|e| store_error(&e))?).await?;
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        serde_wasm_bindgen::from_value(value)
+            .map(Some)
+            .map_err(|e| StoreError::Failed(format!("the stored model: {e}")))
+    }
+
+    /// Empties every store (a new project).
+    pub async fn clear(&self) -> Result<(), StoreError> {
+        let tx = self.tx(&[META, IMAGES, MODEL], true)?;
+        for name in [META, IMAGES, MODEL] {
+            Self::store(&tx, name)?.clear().map_err(|e| store_error(&e))?;
+        }
+        committed(&tx).await
+    }
+}
+
+/// Bytes used and available to this origin (`navigator.storage.estimate()`).
+pub async fn estimate() -> Option<(f64, f64)> {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let storage = global.navigator().storage();
+    let estimate = JsFuture::from(storage.estimate().ok()?).await.ok()?;
+    let get = |key: &str| js_sys::Reflect::get(&estimate, &key.into()).ok().and_then(|v| v.as_f64());
+    Some((get("usage")?, get("quota")?))
+}
