@@ -85,7 +85,7 @@ def corpus():
         files[f"{k}-rle.tga"] = save(sa, "TGA", compression="tga_rle")
         files[f"{k}.ppm"] = save(small, "PPM")
         files[f"{k}.pgm"] = save(small.convert("L"), "PPM")
-        files[f"{k}.ico"] = save(sa, "ICO", sizes=[(64, 64)])
+        files[f"{k}.ico"] = save(sa.resize((64, 64)), "ICO", sizes=[(64, 64)])
         files[f"{k}.webp"] = save(small, "WEBP", quality=80)
         files[f"{k}-lossless.webp"] = save(sa, "WEBP", lossless=True)
         files[f"{k}.pcx"] = save(small, "PCX")
@@ -151,7 +151,7 @@ def main():
     for name, data in files.items():
         (out / name).write_bytes(data)
         pillow[name] = pillow_reads(data)
-    graft = ROOT / os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/graft/target")) / "release/graft"
+    graft = os.environ.get("GRAFT_BIN") or ROOT / os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/graft/target")) / "release/graft"
     report = json.loads(subprocess.run([str(graft), "check", str(out), "--json", "--verbose"], capture_output=True, text=True, check=False).stdout)
     refused = {n: r for r, names in report["refused_files"].items() for n in names}
     by_pillow = {"pillow reads, graft uses": 0, "pillow reads, graft refuses": [], "pillow refuses, graft uses": [], "both refuse": 0}

@@ -10,8 +10,11 @@ const MIME = {
   '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.svg': 'image/svg+xml', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8',
 };
 
-/** Serve `dir` on 127.0.0.1:<random>. Resolves to { url, close }. */
-export function serve(dir) {
+/**
+ * Serve `dir` on 127.0.0.1:<random>. Resolves to { url, close }. `isolated` adds the COOP/COEP
+ * headers that make the page cross-origin isolated (what SharedArrayBuffer needs).
+ */
+export function serve(dir, { isolated = false } = {}) {
   const root = path.resolve(dir);
   const server = http.createServer((req, res) => {
     let rel;
@@ -39,6 +42,7 @@ export function serve(dir) {
         'Content-Type': MIME[path.extname(file).toLowerCase()] || 'application/octet-stream',
         'Content-Length': st.size,
         'Cache-Control': 'no-store',
+        ...(isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {}),
       });
       if (req.method === 'HEAD') return res.end();
       fs.createReadStream(file).pipe(res);

@@ -574,6 +574,8 @@ impl Engine {
             r.rows.push(graft_project::bench_ingest(8));
         }
         post(&Event::Bench { report, backend: backend.label().into() });
+        // Linear memory only grows: after a benchmark it is the peak its largest batch needed.
+        post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
     }
 
     // ---- start-up ------------------------------------------------------------------------

@@ -49,6 +49,7 @@ where
     F: FnMut(usize, usize) -> Fut,
     Fut: Future<Output = ()>,
 {
+    let model = model.folded();
     let mut view = BackboneView::default();
     let s = preprocess.input_size as usize;
     for chunk in pictures.chunks(batch.max(1)) {

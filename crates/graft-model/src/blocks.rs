@@ -18,6 +18,10 @@ pub struct ConvBn {
     pub conv: Conv2d,
     pub bn: BatchNorm,
     pub relu6: bool,
+    /// The BatchNorm is folded into the convolution's weights and bias (an inference-only copy,
+    /// see [`ConvBn::folded`]); `bn` then only keeps the names and statistics for export.
+    #[module(skip)]
+    pub folded: bool,
 }
 
 /// Shape of one convolution: channels in/out, kernel, stride, groups.
@@ -64,20 +68,28 @@ impl ConvBn {
         bn.beta = Param::from_tensor(weights.tensor(&format!("{bn_name}.bias"), c, device)?);
         bn.running_mean = RunningState::new(weights.tensor(&format!("{bn_name}.running_mean"), c, device)?);
         bn.running_var = RunningState::new(weights.tensor(&format!("{bn_name}.running_var"), c, device)?);
-        Ok(Self { conv, bn, relu6: spec.relu6 })
+        Ok(Self { conv, bn, relu6: spec.relu6, folded: false })
+    }
+
+    /// BatchNorm with running statistics as one per-channel affine map `x·scale + shift`,
+    /// computed on `[C]` vectors: two passes over the activations instead of four, and γ/β
+    /// still receive their gradients through `scale` and `shift`.
+    fn scale_shift(&self, device: &Device) -> (Tensor<1>, Tensor<1>) {
+        let inv_std = self.bn.running_var.value().to_device(device).add_scalar(self.bn.epsilon).sqrt().recip();
+        let scale = self.bn.gamma.val() * inv_std;
+        let shift = self.bn.beta.val() - self.bn.running_mean.value().to_device(device) * scale.clone();
+        (scale, shift)
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.conv.forward(x);
-        let device = x.device();
-        let x = burn::tensor::module::batch_norm(
-            x,
-            self.bn.gamma.val(),
-            self.bn.beta.val(),
-            self.bn.running_mean.value().to_device(&device),
-            self.bn.running_var.value().to_device(&device),
-            self.bn.epsilon,
-        );
+        let x = if self.folded {
+            x
+        } else {
+            let channels = x.dims()[1];
+            let (scale, shift) = self.scale_shift(&x.device());
+            x * scale.reshape([1, channels, 1, 1]) + shift.reshape([1, channels, 1, 1])
+        };
         if self.relu6 {
             x.clamp(0.0, 6.0)
         } else {
@@ -85,7 +97,24 @@ impl ConvBn {
         }
     }
 
+    /// An inference copy with the BatchNorm folded into the convolution: `w·scale` and bias
+    /// `shift`, so a frozen backbone's forward is one convolution (with bias) per layer.
+    pub fn folded(&self) -> Self {
+        if self.folded {
+            return self.clone();
+        }
+        let weight = self.conv.weight.val();
+        let [c_out, ..] = weight.dims();
+        let (scale, shift) = self.scale_shift(&weight.device());
+        let mut conv = self.conv.clone();
+        conv.weight = Param::from_tensor(weight * scale.reshape([c_out, 1, 1, 1]));
+        conv.bias = Some(Param::from_tensor(shift));
+        Self { conv, bn: self.bn.clone(), relu6: self.relu6, folded: true }
+    }
+
+    /// Exports torchvision's tensors; a folded copy has no torchvision form.
     pub fn export(&self, conv_name: &str, bn_name: &str, out: &mut Vec<NamedTensor>) {
+        debug_assert!(!self.folded, "export the original model, not its folded inference copy");
         out.push(NamedTensor::new(format!("{conv_name}.weight"), self.conv.weight.val()));
         out.push(NamedTensor::new(format!("{bn_name}.weight"), self.bn.gamma.val()));
         out.push(NamedTensor::new(format!("{bn_name}.bias"), self.bn.beta.val()));
@@ -172,6 +201,11 @@ impl InvertedResidual {
         } else {
             x
         }
+    }
+
+    /// The inference copy with every BatchNorm folded (see [`ConvBn::folded`]).
+    pub fn folded(&self) -> Self {
+        Self { layers: self.layers.iter().map(ConvBn::folded).collect(), residual: self.residual }
     }
 
     pub fn export(&self, prefix: &str, out: &mut Vec<NamedTensor>) {

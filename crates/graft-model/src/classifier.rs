@@ -45,6 +45,11 @@ impl ImageClassifier {
         })
     }
 
+    /// An inference-only copy (BatchNorm folded into the convolutions): for prediction.
+    pub fn folded(&self) -> Self {
+        Self { backbone: self.backbone.folded(), head: self.head.clone() }
+    }
+
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.head.forward(self.backbone.forward(images))
     }

@@ -73,6 +73,16 @@ impl MobileNetV2 {
         map.mean_dim(3).mean_dim(2).flatten(1, 3)
     }
 
+    /// An inference-only copy with every BatchNorm folded into its convolution: the same
+    /// outputs (up to rounding) in fewer passes. Train and export the original.
+    pub fn folded(&self) -> Self {
+        Self {
+            stem: self.stem.folded(),
+            blocks: self.blocks.iter().map(InvertedResidual::folded).collect(),
+            last: self.last.folded(),
+        }
+    }
+
     pub fn export(&self, out: &mut Vec<NamedTensor>) {
         let stem = LayerNames::norm_activation("features.0");
         self.stem.export(&stem.conv, &stem.bn, out);

@@ -50,7 +50,7 @@ pub async fn bench(
     let autodiff = device.clone().autodiff();
     let spec = HeadSpec { kind: HeadKind::Replace, num_classes: CLASSES, seed: 0 };
     let model = ImageClassifier::from_pretrained(pretrained, &spec, &device).map_err(|e| e.to_string())?;
-    let frozen_backbone = model.backbone.valid();
+    let frozen_backbone = model.backbone.valid().folded();
     let mut rows = Vec::new();
     let s = input_size as usize;
     let area = (input_size as f32 / 224.0).powi(2);

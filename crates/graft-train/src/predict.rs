@@ -36,7 +36,7 @@ pub async fn predict(
     }
     let inputs = images.iter().map(|img| preprocess.eval(&preprocess.prepare(img))).collect();
     let x = images_to_tensor(inputs, preprocess.input_size, device);
-    let probs = softmax(model.forward(x), 1);
+    let probs = softmax(model.folded().forward(x), 1);
     let classes = probs.dims()[1];
     let host = read_matrix(probs).await?;
     Ok(host.chunks(classes).map(|row| Prediction { probabilities: row.to_vec() }).collect())

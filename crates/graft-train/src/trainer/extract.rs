@@ -1,5 +1,6 @@
 //! Frozen mode: the backbone runs once per image (and augmented view); features are cached.
 
+use burn::module::Module;
 use burn::tensor::Tensor;
 use web_time::Instant;
 
@@ -26,7 +27,11 @@ impl Trainer {
             let t0 = Instant::now();
             let aug = (!is_val).then_some(view);
             let x = images_to_tensor(self.prepare(&items, aug)?, self.cfg.input_size, &self.device);
-            let features = self.backbone.forward(x);
+            // Extraction only happens in frozen mode, which always has the folded copy.
+            let features = match &self.inference_backbone {
+                Some(backbone) => backbone.forward(x),
+                None => self.backbone.valid().folded().forward(x),
+            };
             // A one-value readback waits for the batch to finish: honest timing, bounded queue.
             read_matrix(features.clone().slice([0..1, 0..1])).await?;
             let dt = t0.elapsed().as_secs_f32();

@@ -100,6 +100,8 @@ pub struct Trainer {
     val_idx: Vec<usize>,
     /// Frozen: on the plain device, never trained. Discriminative: on the autodiff device.
     backbone: MobileNetV2,
+    /// Frozen mode: the backbone with its BatchNorms folded, for feature extraction.
+    inference_backbone: Option<MobileNetV2>,
     /// Always on the autodiff device.
     head: Head,
     optimizer: ModuleOptimizer,
@@ -143,6 +145,7 @@ impl Trainer {
             Mode::Frozen => model.backbone.valid().to_device(&device),
             Mode::Discriminative => model.backbone.fork(&autodiff).train(),
         };
+        let inference_backbone = (cfg.mode == Mode::Frozen).then(|| backbone.folded());
         let head = model.head.fork(&autodiff).train();
         let optimizer = AdamWConfig::new().with_weight_decay(cfg.weight_decay).init();
 
@@ -185,6 +188,7 @@ impl Trainer {
             train_idx,
             val_idx,
             backbone,
+            inference_backbone,
             head,
             optimizer,
             steps_per_epoch,

@@ -53,7 +53,7 @@ impl Trainer {
         } else if !self.backbone_trainable(epoch) {
             // Warm-up: the backbone runs without gradients; only the head learns.
             let x = images_to_tensor(self.prepare(&items, Some(epoch))?, self.cfg.input_size, &self.device);
-            let features = self.backbone.valid().forward(x).to_device(&self.autodiff);
+            let features = self.backbone.valid().folded().forward(x).to_device(&self.autodiff);
             let logits = self.head.forward_train(features, &mut dropout_rng);
             self.update_head(logits.clone(), &labels, lr);
             logits

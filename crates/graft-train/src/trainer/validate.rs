@@ -31,7 +31,7 @@ impl Trainer {
             next_cursor = (cursor + self.cfg.batch_size).min(self.val_idx.len());
             let items = self.val_idx[cursor..next_cursor].to_vec();
             let x = images_to_tensor(self.prepare(&items, None)?, self.cfg.input_size, &self.device);
-            let logits = self.head.valid().forward(self.backbone.valid().forward(x));
+            let logits = self.head.valid().forward(self.backbone.valid().folded().forward(x));
             let host = read_matrix(logits).await?;
             let stats = batch_stats(&host, classes, &labels_of(&items));
             acc.loss_sum += stats.loss_sum;
