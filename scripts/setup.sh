@@ -15,6 +15,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# The multi-threaded engine (scripts/build-threads.sh) builds std with atomics: a pinned nightly
+# with its std sources (no prebuilt wasm32 std is needed).
+if ! rustup run nightly-2026-05-20 rustc --version >/dev/null 2>&1 \
+  || ! rustup component list --toolchain nightly-2026-05-20 --installed | grep -q rust-src; then
+  echo "setup: rustup toolchain install nightly-2026-05-20 (rust-src)"
+  rustup toolchain install nightly-2026-05-20 --profile minimal --component rust-src
+fi
 
 # trunk 0.22 needs a newer rustc than this machine's; wasm-bindgen-cli must equal Cargo.lock's.
 if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then

@@ -7,6 +7,20 @@
 pub mod protocol;
 pub mod worker;
 
+/// The multi-threaded engine's entry point (scripts/build-threads.sh builds this library with
+/// the `threads` feature as a cdylib). Its module is instantiated once per rayon thread;
+/// `static/engine-mt/loader.js` starts the thread pool, then calls this once, on the engine
+/// worker's own thread.
+#[cfg(feature = "threads")]
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = startEngine)]
+pub fn start_engine() {
+    run_static_constructors_once();
+    worker::start();
+}
+
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 /// Runs the module's static constructors (cubecl registers its IR dialects with `inventory`)
 /// once, at start-up. Without an explicit call, wasm-ld links a binary "command-style" and
 /// wraps *every* export — each event handler, timer and promise callback — in a call to

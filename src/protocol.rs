@@ -145,6 +145,9 @@ pub struct ComputeInfo {
     /// Measured backbone images/s at start-up.
     pub webgpu_speed: Option<f32>,
     pub cpu_speed: Option<f32>,
+    /// Threads the CPU backend computes on: 1 in the WebGPU engine, every core in the
+    /// multi-threaded engine (a cross-origin isolated page without a hardware GPU).
+    pub cpu_threads: usize,
     /// What the measurement picked, and what is in use (the user's choice may override it).
     pub auto_choice: Option<Backend>,
     pub in_use: Option<Backend>,

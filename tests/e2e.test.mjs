@@ -153,6 +153,11 @@ describe('graft e2e', () => {
     t.timings.ready_ms = Date.now() - t0;
     t.timings.backend_status = (await t.tid('backend-status').textContent())?.trim();
     console.log(`  ready after ${t.timings.ready_ms} ms; ${t.timings.backend_status}`);
+    // Served without COOP/COEP: wasm threads are impossible, the CPU runs on one thread and the
+    // page says why (threads.test.mjs covers the isolated page).
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), false);
+    assert.equal(await t.tid('backend-status').getAttribute('data-threads'), '1');
+    assert.match(t.timings.backend_status, /CPU on 1 of \d+ cores: this page is not cross-origin isolated/);
     await t.poll('two default class cards', async () => (await t.tid('class-card').count()) === 2);
     await t.shot('ready');
   }, READY_TIMEOUT + 60_000);

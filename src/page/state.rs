@@ -313,6 +313,8 @@ pub struct AppState {
     pub bench: RwSignal<Option<Result<(String, graft_train::BenchReport), String>>>,
     pub bench_running: RwSignal<bool>,
     pub engine_restarts: RwSignal<u32>,
+    /// Which engine worker runs (set when it is started).
+    pub engine_kind: RwSignal<Option<crate::page::client::EngineKind>>,
     pub lab: LabState,
     /// The link to the engine worker (set once at start-up).
     pub engine: StoredValue<Option<crate::page::client::Engine>, LocalStorage>,
@@ -360,6 +362,7 @@ impl AppState {
             bench: RwSignal::new(None),
             bench_running: RwSignal::new(false),
             engine_restarts: RwSignal::new(0),
+            engine_kind: RwSignal::new(None),
             lab: LabState::new(),
             engine: StoredValue::new_local(None),
         }

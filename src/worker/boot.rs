@@ -14,26 +14,70 @@ use web_time::Instant;
 use crate::protocol::{BootStage, ComputeInfo, Event};
 use crate::worker::link::{post, yield_now};
 
+/// Relative to the app's root (where index.html is).
 pub const WEIGHTS_URL: &str = "weights/mobilenet_v2.safetensors";
 
+/// `path` resolved against the app's root. The WebGPU engine's script sits there; the
+/// multi-threaded engine's loader lives in `engine-mt/` and names the root in
+/// `self.GRAFT_APP_ROOT`.
+pub fn app_url(path: &str) -> String {
+    let root = Reflect::get(&js_sys::global(), &"GRAFT_APP_ROOT".into()).ok().and_then(|v| v.as_string());
+    format!("{}{path}", root.unwrap_or_default())
+}
+
 /// The WebGPU device, and wgpu's handle on it (to destroy it on request: a testing aid).
+#[cfg(feature = "webgpu")]
 pub struct Gpu {
     pub device: Device,
     pub wgpu: burn::tensor::wgpu::wgpu::Device,
 }
 
+#[cfg(feature = "webgpu")]
+impl Gpu {
+    pub fn destroy(&self) {
+        self.wgpu.destroy();
+    }
+}
+
+/// The multi-threaded engine has no WebGPU device (see Cargo.toml's `threads` feature).
+#[cfg(not(feature = "webgpu"))]
+pub struct Gpu {
+    pub device: Device,
+}
+
+#[cfg(not(feature = "webgpu"))]
+impl Gpu {
+    pub fn destroy(&self) {}
+}
+
+#[cfg(feature = "webgpu")]
 fn js_text(e: &wasm_bindgen::JsValue) -> String {
     e.as_string()
         .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())))
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
+#[cfg(not(feature = "webgpu"))]
+fn js_text(e: &wasm_bindgen::JsValue) -> String {
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
 /// Whether `navigator.gpu` exists in this worker.
+#[cfg(feature = "webgpu")]
 pub fn has_webgpu() -> bool {
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
     Reflect::get(&global.navigator(), &"gpu".into()).map(|gpu| !gpu.is_undefined() && !gpu.is_null()).unwrap_or(false)
 }
 
+/// CPU threads the flex backend computes on (rayon's pool in the multi-threaded engine).
+pub fn cpu_threads() -> usize {
+    #[cfg(feature = "threads")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "threads"))]
+    1
+}
+
+#[cfg(feature = "webgpu")]
 pub async fn init_webgpu(info: &mut ComputeInfo) -> Option<Gpu> {
     if !has_webgpu() {
         info.webgpu_error = Some("this browser does not expose WebGPU to workers (navigator.gpu)".into());
@@ -53,6 +97,15 @@ pub async fn init_webgpu(info: &mut ComputeInfo) -> Option<Gpu> {
             None
         }
     }
+}
+
+#[cfg(not(feature = "webgpu"))]
+pub async fn init_webgpu(info: &mut ComputeInfo) -> Option<Gpu> {
+    info.webgpu_error = Some(format!(
+        "this is the multi-threaded CPU engine ({} threads); WebGPU runs in the other engine (choose WebGPU)",
+        cpu_threads()
+    ));
+    None
 }
 
 /// GETs `url` from the worker, posting download progress.

@@ -406,7 +406,7 @@ impl Engine {
             Command::Knowledge => crate::worker::lab::knowledge(self).await,
             Command::DebugLoseGpu => match self.gpu.borrow().as_ref() {
                 Some(gpu) => {
-                    gpu.wgpu.destroy();
+                    gpu.destroy();
                     notice(Level::Warning, "WebGPU device destroyed on request (testing aid)");
                 }
                 None => notice(Level::Warning, "no WebGPU device to destroy"),
@@ -573,7 +573,11 @@ impl Engine {
         if let Ok(r) = report.as_mut() {
             r.rows.push(graft_project::bench_ingest(8));
         }
-        post(&Event::Bench { report, backend: backend.label().into() });
+        let label = match (backend, self.compute.borrow().cpu_threads) {
+            (Backend::Cpu, threads) if threads > 1 => format!("{} · {threads} threads", backend.label()),
+            _ => backend.label().to_string(),
+        };
+        post(&Event::Bench { report, backend: label });
         // Linear memory only grows: after a benchmark it is the peak its largest batch needed.
         post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
     }
@@ -582,14 +586,14 @@ impl Engine {
 
     pub async fn boot(self: &Rc<Self>) {
         post(&Event::Boot(BootStage::Starting { message: "looking for WebGPU".into() }));
-        let mut info = ComputeInfo::default();
+        let mut info = ComputeInfo { cpu_threads: boot::cpu_threads(), ..ComputeInfo::default() };
         let gpu = boot::init_webgpu(&mut info).await;
         *self.gpu.borrow_mut() = gpu;
         *self.compute.borrow_mut() = info.clone();
         self.post_compute();
 
         post(&Event::Boot(BootStage::Downloading { loaded: 0, total: None }));
-        let bytes = match boot::fetch_weights(boot::WEIGHTS_URL).await {
+        let bytes = match boot::fetch_weights(&boot::app_url(boot::WEIGHTS_URL)).await {
             Ok(b) => b,
             Err(e) => {
                 return post(&Event::Boot(BootStage::Failed {

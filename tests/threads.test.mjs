@@ -1,0 +1,184 @@
+// End-to-end test of the multi-threaded CPU engine: the built app served cross-origin isolated
+// (COOP/COEP, as `trunk serve` does), in headless Chromium whose only WebGPU adapter is a
+// software fallback (SwiftShader). The page must pick the engine that computes on every core,
+// train and predict with it, restore the project after a reload, switch to the WebGPU engine
+// when asked and back, and run the benchmark. (e2e.test.mjs covers the page served without the
+// headers: one CPU thread, with a notice.)
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from './serve-static.mjs';
+import { LONGTASK_PROBE, Session, mean, sleep } from './helpers.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const DIST = path.resolve(HERE, process.env.GRAFT_DIST || '../dist');
+const PHOTOS = path.resolve(HERE, process.env.GRAFT_PHOTOS || '../data/photos');
+const ARTIFACTS = path.join(HERE, 'artifacts', 'threads');
+const CLASSES = ['fruit', 'flower', 'bird'];
+const PER_CLASS = 10;
+const MAX_TASK_MS = Number(process.env.GRAFT_E2E_MAX_TASK_MS || 100);
+const TIMEOUT = 600_000;
+
+let server, browser, context, page, t;
+const files = {};
+let failed = null;
+
+function step(name, fn, timeout = 300_000) {
+  test(name, { timeout }, async (tc) => {
+    if (failed) { tc.skip(`skipped: earlier step "${failed}" failed`); return; }
+    try {
+      await fn(tc);
+      t.checkPageErrors();
+    } catch (e) {
+      failed = name;
+      await t.shot(`failure-${name.replace(/[^a-z0-9]+/gi, '-')}`).catch(() => {});
+      throw e;
+    }
+  });
+}
+
+async function engineStatus() {
+  const status = t.tid('backend-status');
+  return { threads: Number(await status.getAttribute('data-threads')), inUse: await status.getAttribute('data-in-use'), text: ((await status.textContent()) ?? '').trim() };
+}
+
+describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () => {
+  before(async () => {
+    assert.ok(fs.existsSync(path.join(DIST, 'engine-mt', 'loader.js')), `no multi-threaded engine in ${DIST} (scripts/build-threads.sh)`);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    for (const c of CLASSES) {
+      const all = fs.readdirSync(path.join(PHOTOS, c)).filter((f) => f.toLowerCase().endsWith('.png')).sort();
+      files[c] = { train: all.slice(0, PER_CLASS).map((f) => path.join(PHOTOS, c, f)), heldOut: path.join(PHOTOS, c, all[all.length - 1]) };
+    }
+    server = await serve(DIST, { isolated: true });
+    browser = await chromium.launch({
+      executablePath: process.env.GRAFT_CHROMIUM || '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.addInitScript(LONGTASK_PROBE);
+    page = await context.newPage();
+    t = new Session(page, ARTIFACTS);
+    page.on('console', (msg) => {
+      if (['error', 'warning'].includes(msg.type()) || process.env.GRAFT_E2E_VERBOSE) console.log(`[page] console.${msg.type()}: ${msg.text()}`);
+      if (msg.type() === 'error' && /graft(: unreadable| engine: cannot)/.test(msg.text())) t.pageErrors.push(msg.text());
+    });
+    page.on('pageerror', (err) => { console.log(`[page] uncaught error: ${err.stack || err.message}`); t.pageErrors.push(err.message); });
+  });
+
+  after(async () => {
+    if (t) fs.writeFileSync(path.join(ARTIFACTS, 'timings.json'), JSON.stringify(t.timings, null, 2) + '\n');
+    await context?.close().catch(() => {});
+    await browser?.close().catch(() => {});
+    await server?.close();
+  });
+
+  step('1. an isolated page without a hardware GPU runs the engine on every core', async () => {
+    const t0 = Date.now();
+    await page.goto(server.url);
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'the page is cross-origin isolated');
+    await t.ready(300_000);
+    t.timings.ready_ms = Date.now() - t0;
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    const s = await engineStatus();
+    console.log(`  ready after ${t.timings.ready_ms} ms; ${s.text}`);
+    assert.equal(s.threads, Math.min(cores, 16), `the CPU backend computes on every core: ${s.text}`);
+    assert.equal(s.inUse, 'CPU (wasm)');
+    assert.match(s.text, new RegExp(`CPU on ${s.threads} threads`));
+    await t.poll('two default class cards', async () => (await t.tid('class-card').count()) === 2);
+  }, 360_000);
+
+  step('2. classes filled, frozen training on all cores: good accuracy, the page never blocks', async () => {
+    await t.tid('add-class').click();
+    await t.poll('3 class cards', async () => (await t.tid('class-card').count()) === 3);
+    const cards = t.tid('class-card');
+    for (const [i, c] of CLASSES.entries()) {
+      const name = cards.nth(i).getByTestId('class-name');
+      await name.fill(c);
+      await name.press('Tab');
+      await cards.nth(i).getByTestId('class-file-input').setInputFiles(files[c].train);
+    }
+    await t.poll(`every class has ${PER_CLASS} pictures`, async () => (await t.counts()).every((n) => n === PER_CLASS), { timeout: 180_000 });
+    await t.tid('mode-frozen').check();
+    await t.setNumber('epochs', 4);
+    await t.setNumber('seed', 7);
+    await t.setNumber('val-split', 0.25);
+    const { metrics: m, longest } = await t.train('frozen_threads', { timeout: TIMEOUT });
+    assert.equal(m.backend, 'cpu');
+    assert.ok(m.evaluation.accuracy > 0.6, `evaluation accuracy ${m.evaluation.accuracy}`);
+    assert.ok(longest <= MAX_TASK_MS, `a main-thread task took ${longest} ms`);
+  }, TIMEOUT + 240_000);
+
+  step('3. discriminative steps run on the threads: the loss stays finite and falls', async () => {
+    await t.tid('mode-discriminative').check();
+    await t.setNumber('epochs', 2);
+    await t.setNumber('warmup', 1);
+    await t.setNumber('batch', 4);
+    await t.setNumber('lr', 0.001);
+    const { metrics: m } = await t.train('discriminative_threads', { timeout: TIMEOUT });
+    const losses = m.steps.map((s) => s.loss);
+    assert.ok(losses.length >= 6 && losses.every(Number.isFinite), JSON.stringify(losses));
+    const k = Math.floor(losses.length / 3);
+    assert.ok(mean(losses.slice(-k)) < mean(losses.slice(0, k)), `loss did not fall: ${JSON.stringify(losses)}`);
+  }, TIMEOUT + 60_000);
+
+  let reference;
+  step('4. prediction, then a reload restores the project into the same engine', async () => {
+    const predict = async () => {
+      await t.tid('predict-input').setInputFiles(files.fruit.heldOut);
+      let preds = [];
+      await t.poll('a prediction', async () => {
+        preds = await t.tid('prediction-row').evaluateAll((els) => els.map((e) => ({ cls: e.getAttribute('data-class'), prob: Number(e.getAttribute('data-prob')) })));
+        return preds.length === CLASSES.length;
+      }, { timeout: 60_000 });
+      return preds;
+    };
+    reference = await predict();
+    console.log(`  held-out fruit -> ${JSON.stringify(reference)}`);
+    await sleep(500);
+    await page.reload();
+    await t.ready(300_000);
+    await t.tid('restored-line').waitFor({ state: 'visible', timeout: 120_000 });
+    assert.ok((await engineStatus()).threads > 1, 'the reloaded page runs the multi-threaded engine again');
+    assert.deepEqual(await t.counts(), CLASSES.map(() => PER_CLASS));
+    await page.evaluate(() => document.querySelectorAll('[data-testid="prediction-row"]').forEach((e) => e.remove()));
+    const again = await predict();
+    for (const r of reference) {
+      const p = again.find((x) => x.cls === r.cls);
+      assert.ok(p && Math.abs(p.prob - r.prob) < 1e-4, `restored model answers differently: ${JSON.stringify(again)} vs ${JSON.stringify(reference)}`);
+    }
+  }, 420_000);
+
+  step('5. choosing WebGPU switches to the WebGPU engine, automatic switches back', async () => {
+    await t.tid('backend-select').selectOption('webgpu');
+    await t.poll('WebGPU engine in use', async () => (await engineStatus()).inUse === 'WebGPU', { timeout: 300_000, interval: 500 });
+    assert.equal((await engineStatus()).threads, 1);
+    await t.ready(300_000);
+    assert.deepEqual(await t.counts(), CLASSES.map(() => PER_CLASS), 'the project came along');
+    await t.tid('backend-select').selectOption('auto');
+    await t.poll('multi-threaded engine again', async () => { const s = await engineStatus(); return s.threads > 1 && s.inUse === 'CPU (wasm)'; }, { timeout: 300_000, interval: 500 });
+    await t.ready(300_000);
+  }, 660_000);
+
+  step('6. the benchmark runs on the threads', async () => {
+    await t.tid('bench-tab').click();
+    await t.tid('bench-batches').fill('4');
+    await t.tid('bench-batches').press('Tab');
+    await t.tid('bench-iters').fill('1');
+    await t.tid('bench-iters').press('Tab');
+    await t.tid('bench-run').click();
+    const rows = t.tid('bench-row');
+    await t.poll('4 benchmark rows', async () => (await rows.count()) === 4, { timeout: 300_000, interval: 500 });
+    const bench = await rows.evaluateAll((els) => els.map((e) => ({ what: e.getAttribute('data-what'), images_per_sec: Number(e.getAttribute('data-ips')) })));
+    assert.ok(bench.every((b) => b.images_per_sec > 0), JSON.stringify(bench));
+    t.timings.bench = bench;
+    console.log(`  bench: ${JSON.stringify(bench)}`);
+    await t.shot('bench-threads');
+  }, 360_000);
+});
