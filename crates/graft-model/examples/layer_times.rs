@@ -55,5 +55,9 @@ fn main() {
     for (kind, seconds) in &totals {
         println!("{kind:28} {:7.1} ms/batch {:5.1} %", seconds * 1000.0 / timed as f64, 100.0 * seconds / all);
     }
-    println!("total {:.1} ms/batch = {:.1} img/s (batch {batch})", all * 1000.0 / timed as f64, (batch * timed) as f64 / all);
+    println!(
+        "total {:.1} ms/batch = {:.1} img/s (batch {batch})",
+        all * 1000.0 / timed as f64,
+        (batch * timed) as f64 / all
+    );
 }
