@@ -54,7 +54,20 @@ fn fixed_input(n: usize, size: usize) -> Vec<f32> {
 fn logits_match_pytorch_on_fixed_input() {
     let device = Device::flex();
     let model = imagenet_model(&device);
-    let x = Tensor::<4>::from_data(TensorData::new(fixed_input(2, 224), [2, 3, 224, 224]), &device);
+    assert_logits_match_pytorch(&model, &device);
+}
+
+/// Frozen extraction, validation and prediction run a copy with every BatchNorm folded into
+/// its convolution: it must answer like PyTorch too.
+#[test]
+fn folded_batchnorm_logits_match_pytorch() {
+    let device = Device::flex();
+    let model = imagenet_model(&device).folded();
+    assert_logits_match_pytorch(&model, &device);
+}
+
+fn assert_logits_match_pytorch(model: &ImageClassifier, device: &Device) {
+    let x = Tensor::<4>::from_data(TensorData::new(fixed_input(2, 224), [2, 3, 224, 224]), device);
     let logits: Vec<f32> = model.forward(x).into_data().try_into_vec().unwrap();
     let reference = reference();
     let expected: Vec<f32> = reference["logits"]
