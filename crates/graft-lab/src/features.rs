@@ -8,6 +8,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::{Pixels, Preprocess};
 use graft_model::ImageClassifier;
+use graft_train::read_floats;
 
 /// Outputs for `n` pictures.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,10 +62,8 @@ where
         let features = model.backbone.forward(x);
         let probs = softmax(model.head.forward(features.clone()), 1);
         let classes = probs.dims()[1];
-        let features = features.into_data_async().await.map_err(|e| e.to_string())?;
-        view.features.extend(features.try_into_vec::<f32>().map_err(|e| format!("{e:?}"))?);
-        let probs: Vec<f32> =
-            probs.into_data_async().await.map_err(|e| e.to_string())?.try_into_vec().map_err(|e| format!("{e:?}"))?;
+        view.features.extend(read_floats(features).await?);
+        let probs = read_floats(probs).await?;
         for row in probs.chunks(classes) {
             let (best, p) = row.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
             view.top1.push(best);

@@ -6,10 +6,10 @@ use std::future::Future;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::{Dataset, SeededRng};
 use graft_model::{Head, HeadKind, HeadSpec, ImageClassifier, RandomWeights};
-use graft_train::{cross_entropy, smoothed_targets};
+use graft_train::{cross_entropy, index_tensor, read_floats, smoothed_targets};
 use serde::{Deserialize, Serialize};
 
 /// The sweep: from `start` to `end` in `steps` geometric steps of `batch` pictures.
@@ -115,8 +115,7 @@ impl Recorder {
 }
 
 async fn read_scalar(t: Tensor<1>) -> Result<f32, String> {
-    let data = t.into_data_async().await.map_err(|e| e.to_string())?;
-    data.try_into_vec::<f32>().map_err(|e| format!("{e:?}"))?.first().copied().ok_or_else(|| "empty readback".into())
+    read_floats(t).await?.first().copied().ok_or_else(|| "empty readback".into())
 }
 
 /// Frozen mode: a fresh head trained on fixed backbone features (`n × 1280`, row-major).
@@ -155,9 +154,7 @@ where
         }
         let idx: Vec<usize> = order[cursor..(cursor + sweep.batch).min(n)].to_vec();
         cursor += sweep.batch;
-        let ids: Vec<i64> = idx.iter().map(|&i| i64::try_from(i).unwrap_or(0)).collect();
-        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [idx.len()]), &device);
-        let x = all.clone().select(0, ids).to_device(&autodiff);
+        let x = all.clone().select(0, index_tensor(&idx, &device)).to_device(&autodiff);
         let y: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
         let loss = cross_entropy(head.forward(x), smoothed_targets(&y, classes, sweep.label_smoothing, &autodiff));
         let value = read_scalar(loss.clone().detach()).await?;

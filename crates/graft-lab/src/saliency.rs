@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::Preprocess;
 use graft_model::{ImageClassifier, MobileNetV2};
+use graft_train::read_floats;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -39,23 +40,15 @@ pub async fn grad_cam(
     let head = model.head.clone().fork(&autodiff);
     let logits = head.forward(MobileNetV2::pool(leaf.clone()));
     let probs = burn::tensor::activation::softmax(logits.clone().detach(), 1);
-    let probs: Vec<f32> =
-        probs.into_data_async().await.map_err(|e| e.to_string())?.try_into_vec().map_err(|e| format!("{e:?}"))?;
+    let probs = read_floats(probs).await?;
     let class = class.unwrap_or_else(|| {
         probs.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b }).0
     });
     let score = logits.slice([0..1, class..class + 1]).sum();
     let grads = score.backward();
     let grad = leaf.grad(&grads).ok_or("no gradient reached the last block")?;
-    let grad: Vec<f32> =
-        grad.into_data_async().await.map_err(|e| e.to_string())?.try_into_vec().map_err(|e| format!("{e:?}"))?;
-    let acts: Vec<f32> = leaf
-        .detach()
-        .into_data_async()
-        .await
-        .map_err(|e| e.to_string())?
-        .try_into_vec()
-        .map_err(|e| format!("{e:?}"))?;
+    let grad = read_floats(grad).await?;
+    let acts = read_floats(leaf.detach()).await?;
     Ok(Saliency {
         side: h.max(w),
         heat: cam(&acts, &grad, channels, h * w),

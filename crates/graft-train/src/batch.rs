@@ -15,8 +15,14 @@ pub fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(values, [indices.len()]), device)
 }
 
-/// Reads a 2-D float tensor back to the host without blocking.
-pub async fn read_matrix(t: Tensor<2>) -> Result<Vec<f32>, String> {
+/// Reads a float tensor of any rank back to the host without blocking (the only kind of
+/// readback wasm allows), as f32 in row-major order.
+pub async fn read_floats<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
     let data = t.into_data_async().await.map_err(|e| format!("readback failed: {e}"))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("readback failed: {e:?}"))
+}
+
+/// Reads a 2-D float tensor back to the host without blocking.
+pub async fn read_matrix(t: Tensor<2>) -> Result<Vec<f32>, String> {
+    read_floats(t).await
 }
