@@ -50,16 +50,10 @@ impl Gpu {
     pub fn destroy(&self) {}
 }
 
-#[cfg(feature = "webgpu")]
 fn js_text(e: &wasm_bindgen::JsValue) -> String {
     e.as_string()
         .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())))
         .unwrap_or_else(|| format!("{e:?}"))
-}
-
-#[cfg(not(feature = "webgpu"))]
-fn js_text(e: &wasm_bindgen::JsValue) -> String {
-    e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// Whether `navigator.gpu` exists in this worker.
