@@ -163,18 +163,9 @@ describe('graft e2e', () => {
   }, READY_TIMEOUT + 60_000);
 
   step('2. three classes filled in the worker, bad files rejected by name', async () => {
-    await t.tid('add-class').click();
-    await t.poll('3 class cards', async () => (await t.tid('class-card').count()) === 3);
-    const cards = t.tid('class-card');
-    for (const [i, c] of CLASSES.entries()) {
-      const name = cards.nth(i).getByTestId('class-name');
-      await name.fill(c);
-      await name.press('Tab');
-      const upload = [...files[c].train];
-      if (i === 0) upload.push(path.join(tmp, 'broken.jpg'), path.join(tmp, 'notes.png'));
-      await cards.nth(i).getByTestId('class-file-input').setInputFiles(upload);
-    }
-    await t.poll(`every class has ${PER_CLASS} pictures`, async () => (await t.counts()).every((n) => n === PER_CLASS), { timeout: 180_000 });
+    const uploads = CLASSES.map((c) => [...files[c].train]);
+    uploads[0].push(path.join(tmp, 'broken.jpg'), path.join(tmp, 'notes.png'));
+    const cards = await t.fillClasses(CLASSES, uploads, PER_CLASS);
     let texts = [];
     await t.poll('file errors for broken.jpg and notes.png', async () => {
       texts = await cards.nth(0).getByTestId('file-error').allTextContents();
@@ -535,16 +526,7 @@ describe('graft e2e', () => {
   }, 2_400_000);
 
   step('13. benchmark page (with the ingest row) and how it works', async () => {
-    await t.tid('bench-tab').click();
-    await t.tid('bench-batches').fill('4');
-    await t.tid('bench-batches').press('Tab');
-    await t.tid('bench-iters').fill('1');
-    await t.tid('bench-iters').press('Tab');
-    await t.tid('bench-run').click();
-    const rows = t.tid('bench-row');
-    await t.poll('4 benchmark rows', async () => (await rows.count()) === 4, { timeout: 300_000, interval: 500 });
-    const bench = await rows.evaluateAll((els) => els.map((e) => ({ what: e.getAttribute('data-what'), batch: Number(e.getAttribute('data-batch')), images_per_sec: Number(e.getAttribute('data-ips')) })));
-    assert.ok(bench.every((b) => b.images_per_sec > 0), JSON.stringify(bench));
+    const bench = await t.runBench(4);
     assert.ok(bench.some((b) => b.what.startsWith('ingest')), 'an ingest row');
     t.timings.bench = bench;
     await t.tid('how-tab').click();

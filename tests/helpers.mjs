@@ -112,6 +112,39 @@ export class Session {
     return (await this.tid('class-count').allTextContents()).map(firstInt);
   }
 
+  /**
+   * Adds a third class card, names the cards `names` and uploads `uploads[i]` into card i;
+   * waits until every card holds `expected` pictures.
+   */
+  async fillClasses(names, uploads, expected) {
+    await this.tid('add-class').click();
+    await this.poll(`${names.length} class cards`, async () => (await this.tid('class-card').count()) === names.length);
+    const cards = this.tid('class-card');
+    for (const [i, name] of names.entries()) {
+      const input = cards.nth(i).getByTestId('class-name');
+      await input.fill(name);
+      await input.press('Tab');
+      await cards.nth(i).getByTestId('class-file-input').setInputFiles(uploads[i]);
+    }
+    await this.poll(`every class has ${expected} pictures`, async () => (await this.counts()).every((n) => n === expected), { timeout: 180_000 });
+    return cards;
+  }
+
+  /** Runs the Benchmark page at one batch size and one timed batch; returns its rows. */
+  async runBench(batch = 4) {
+    await this.tid('bench-tab').click();
+    await this.tid('bench-batches').fill(String(batch));
+    await this.tid('bench-batches').press('Tab');
+    await this.tid('bench-iters').fill('1');
+    await this.tid('bench-iters').press('Tab');
+    await this.tid('bench-run').click();
+    const rows = this.tid('bench-row');
+    await this.poll('4 benchmark rows', async () => (await rows.count()) === 4, { timeout: 300_000, interval: 500 });
+    const bench = await rows.evaluateAll((els) => els.map((e) => ({ what: e.getAttribute('data-what'), batch: Number(e.getAttribute('data-batch')), images_per_sec: Number(e.getAttribute('data-ips')) })));
+    assert.ok(bench.every((b) => b.images_per_sec > 0), JSON.stringify(bench));
+    return bench;
+  }
+
   /** Main-thread tasks longer than 50 ms since `since` (performance.now() time). */
   async longTasks(since) {
     return this.page.evaluate((t) => (window.__longtasks ?? []).filter((e) => e.start >= t), since);

@@ -95,16 +95,7 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
   }, 360_000);
 
   step('2. classes filled, frozen training on all cores: good accuracy, the page never blocks', async () => {
-    await t.tid('add-class').click();
-    await t.poll('3 class cards', async () => (await t.tid('class-card').count()) === 3);
-    const cards = t.tid('class-card');
-    for (const [i, c] of CLASSES.entries()) {
-      const name = cards.nth(i).getByTestId('class-name');
-      await name.fill(c);
-      await name.press('Tab');
-      await cards.nth(i).getByTestId('class-file-input').setInputFiles(files[c].train);
-    }
-    await t.poll(`every class has ${PER_CLASS} pictures`, async () => (await t.counts()).every((n) => n === PER_CLASS), { timeout: 180_000 });
+    await t.fillClasses(CLASSES, CLASSES.map((c) => files[c].train), PER_CLASS);
     await t.tid('mode-frozen').check();
     await t.setNumber('epochs', 4);
     await t.setNumber('seed', 7);
@@ -167,16 +158,7 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
   }, 660_000);
 
   step('6. the benchmark runs on the threads', async () => {
-    await t.tid('bench-tab').click();
-    await t.tid('bench-batches').fill('4');
-    await t.tid('bench-batches').press('Tab');
-    await t.tid('bench-iters').fill('1');
-    await t.tid('bench-iters').press('Tab');
-    await t.tid('bench-run').click();
-    const rows = t.tid('bench-row');
-    await t.poll('4 benchmark rows', async () => (await rows.count()) === 4, { timeout: 300_000, interval: 500 });
-    const bench = await rows.evaluateAll((els) => els.map((e) => ({ what: e.getAttribute('data-what'), images_per_sec: Number(e.getAttribute('data-ips')) })));
-    assert.ok(bench.every((b) => b.images_per_sec > 0), JSON.stringify(bench));
+    const bench = await t.runBench(4);
     t.timings.bench = bench;
     console.log(`  bench: ${JSON.stringify(bench)}`);
     await t.shot('bench-threads');
