@@ -5,6 +5,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
+use crate::flex_fast;
 use crate::source::WeightSource;
 use crate::weights::{NamedTensor, WeightError};
 
@@ -82,7 +83,19 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        // Depthwise layers on flex run hand-written kernels (src/depthwise.rs); a folded one
+        // includes its bias and ReLU6.
+        if self.folded && self.conv.groups > 1 {
+            if let Some(y) = flex_fast::depthwise(&x, &self.conv, self.relu6) {
+                return y;
+            }
+        }
+        let depthwise =
+            || flex_fast::depthwise(&x, &self.conv, false).or_else(|| flex_fast::depthwise_autodiff(&x, &self.conv));
+        let x = match (self.conv.groups > 1 && !self.folded).then(depthwise).flatten() {
+            Some(y) => y,
+            None => self.conv.forward(x),
+        };
         let x = if self.folded {
             x
         } else {
@@ -91,7 +104,7 @@ impl ConvBn {
             x * scale.reshape([1, channels, 1, 1]) + shift.reshape([1, channels, 1, 1])
         };
         if self.relu6 {
-            x.clamp(0.0, 6.0)
+            flex_fast::relu6(x)
         } else {
             x
         }

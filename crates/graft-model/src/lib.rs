@@ -5,6 +5,8 @@
 
 mod blocks;
 mod classifier;
+pub mod depthwise;
+mod flex_fast;
 mod head;
 mod mobilenet;
 mod source;
