@@ -1,5 +1,6 @@
 //! A 3x3 depthwise convolution (padding 1, stride 1 or 2) with its bias and ReLU6 in one pass,
-//! on plain `f32` slices: the CPU kernel behind the frozen forward pass on burn's flex backend.
+//! and its input and weight gradients, on plain `f32` slices: MobileNetV2's depthwise layers on
+//! burn's flex CPU backend (see `flex_fast`), frozen and trainable.
 //!
 //! Why it exists: flex's own depthwise path accumulates each of the nine taps into the output
 //! row separately (nine read-modify-write passes over short rows) and walks stride-2 rows with
@@ -35,30 +36,11 @@ impl Depthwise3x3 {
         let (oh, ow) = self.out_size();
         let in_plane = self.height * self.width;
         let mut output = vec![0.0f32; self.batch * self.channels * oh * ow];
-        if output.is_empty() {
-            return output;
-        }
-        let plane = |index: usize, out: &mut [f32], scratch: &mut Vec<f32>| {
+        for_each_plane(&mut output, oh * ow, |index, out, scratch| {
             let c = index % self.channels;
-            let taps: &[f32; 9] = weight[c * 9..c * 9 + 9].try_into().expect("nine taps");
             let input = &input[index * in_plane..(index + 1) * in_plane];
-            self.plane(input, taps, bias[c], relu6, out, scratch);
-        };
-        #[cfg(feature = "parallel")]
-        {
-            use rayon::prelude::*;
-            output
-                .par_chunks_mut(oh * ow)
-                .enumerate()
-                .for_each_init(Vec::new, |scratch, (i, out)| plane(i, out, scratch));
-        }
-        #[cfg(not(feature = "parallel"))]
-        {
-            let mut scratch = Vec::new();
-            for (i, out) in output.chunks_mut(oh * ow).enumerate() {
-                plane(i, out, &mut scratch);
-            }
-        }
+            self.plane(input, taps(weight, c), bias[c], relu6, out, scratch);
+        });
         output
     }
 
@@ -136,26 +118,10 @@ impl Depthwise3x3 {
         }
         let in_plane = self.height * self.width;
         let mut dx = vec![0.0f32; self.batch * self.channels * in_plane];
-        let plane = |index: usize, dx: &mut [f32], scratch: &mut Vec<f32>| {
-            let c = index % self.channels;
-            let taps: &[f32; 9] = weight[c * 9..c * 9 + 9].try_into().expect("nine taps");
-            self.scatter_plane(&grad[index * oh * ow..(index + 1) * oh * ow], taps, dx, scratch);
-        };
-        if dx.is_empty() {
-            return dx;
-        }
-        #[cfg(feature = "parallel")]
-        {
-            use rayon::prelude::*;
-            dx.par_chunks_mut(in_plane).enumerate().for_each_init(Vec::new, |scratch, (i, dx)| plane(i, dx, scratch));
-        }
-        #[cfg(not(feature = "parallel"))]
-        {
-            let mut scratch = Vec::new();
-            for (i, dx) in dx.chunks_mut(in_plane).enumerate() {
-                plane(i, dx, &mut scratch);
-            }
-        }
+        for_each_plane(&mut dx, in_plane, |index, dx, scratch| {
+            let grad = &grad[index * oh * ow..(index + 1) * oh * ow];
+            self.scatter_plane(grad, taps(weight, index % self.channels), dx, scratch);
+        });
         dx
     }
 
@@ -234,6 +200,31 @@ impl Depthwise3x3 {
             }
         }
         dw
+    }
+}
+
+/// Channel `c`'s nine weights.
+fn taps(weight: &[f32], c: usize) -> &[f32; 9] {
+    weight[c * 9..c * 9 + 9].try_into().expect("nine taps")
+}
+
+/// Calls `f(index, plane, scratch)` for every `plane_len`-long plane of `out`, on every core
+/// with the `parallel` feature; each worker reuses one scratch buffer.
+fn for_each_plane(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Sync + Send) {
+    if plane_len == 0 {
+        return;
+    }
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(plane_len).enumerate().for_each_init(Vec::new, |scratch, (i, plane)| f(i, plane, scratch));
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        let mut scratch = Vec::new();
+        for (i, plane) in out.chunks_mut(plane_len).enumerate() {
+            f(i, plane, &mut scratch);
+        }
     }
 }
 
