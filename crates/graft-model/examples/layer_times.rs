@@ -1,6 +1,6 @@
 //! Where a frozen forward pass spends its time, by layer kind and shape (flex CPU, BatchNorm
 //! folded as in frozen feature extraction). A measurement, not a test:
-//! `cargo run --release -p graft-model --example layer_times [batch]`
+//! `cargo run --release -p graft-model --features parallel --example layer_times [batch]`
 use std::collections::BTreeMap;
 use std::time::Instant;
 
