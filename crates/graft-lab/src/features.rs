@@ -8,7 +8,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::{Pixels, Preprocess};
 use graft_model::ImageClassifier;
-use graft_train::read_floats;
+use graft_train::{argmax, read_floats};
 
 /// Outputs for `n` pictures.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -65,9 +65,9 @@ where
         view.features.extend(read_floats(features).await?);
         let probs = read_floats(probs).await?;
         for row in probs.chunks(classes) {
-            let (best, p) = row.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+            let best = argmax(row);
             view.top1.push(best);
-            view.confidence.push(p);
+            view.confidence.push(row[best]);
         }
         between(view.len(), pictures.len()).await;
     }

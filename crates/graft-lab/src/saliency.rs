@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::Preprocess;
 use graft_model::{ImageClassifier, MobileNetV2};
-use graft_train::read_floats;
+use graft_train::{argmax, read_floats};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -41,9 +41,7 @@ pub async fn grad_cam(
     let logits = head.forward(MobileNetV2::pool(leaf.clone()));
     let probs = burn::tensor::activation::softmax(logits.clone().detach(), 1);
     let probs = read_floats(probs).await?;
-    let class = class.unwrap_or_else(|| {
-        probs.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b }).0
-    });
+    let class = class.unwrap_or_else(|| argmax(&probs));
     let score = logits.slice([0..1, class..class + 1]).sum();
     let grads = score.backward();
     let grad = leaf.grad(&grads).ok_or("no gradient reached the last block")?;

@@ -22,7 +22,7 @@ pub use events::{
     CancelToken, EpochMetrics, Evaluation, PhaseKind, RunOutcome, StepProgress, Summary, TrainEvent, ValItem,
 };
 pub use export::{export_model, load_exported, ExportBundle, ExportError, LoadError, Manifest};
-pub use loss::{cross_entropy, smoothed_targets};
+pub use loss::{argmax, cross_entropy, smoothed_targets};
 pub use metrics::confusion_evaluation;
 pub use predict::{predict, Prediction};
 pub use schedule::OneCycle;

@@ -64,6 +64,7 @@ pub fn batch_stats(logits: &[f32], classes: usize, labels: &[usize]) -> BatchSta
     BatchStats { loss_sum, correct, predictions, rows }
 }
 
+/// Index of the largest value (the first of equal ones; 0 for an empty row).
 pub fn argmax(row: &[f32]) -> usize {
     row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
 }
