@@ -83,16 +83,19 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        // Depthwise layers on flex run hand-written kernels (src/depthwise.rs); a folded one
-        // includes its bias and ReLU6.
-        if self.folded && self.conv.groups > 1 {
-            if let Some(y) = flex_fast::depthwise(&x, &self.conv, self.relu6) {
+        // On flex, depthwise layers and the stem run hand-written kernels (src/flex_fast/); a
+        // folded layer includes its bias and ReLU6.
+        if self.folded {
+            if let Some(y) = flex_fast::conv(&x, &self.conv, self.relu6) {
                 return y;
             }
         }
-        let depthwise =
-            || flex_fast::depthwise(&x, &self.conv, false).or_else(|| flex_fast::depthwise_autodiff(&x, &self.conv));
-        let x = match (self.conv.groups > 1 && !self.folded).then(depthwise).flatten() {
+        let fast = if self.folded {
+            None
+        } else {
+            flex_fast::conv(&x, &self.conv, false).or_else(|| flex_fast::depthwise_autodiff(&x, &self.conv))
+        };
+        let x = match fast {
             Some(y) => y,
             None => self.conv.forward(x),
         };

@@ -49,7 +49,7 @@ impl Depthwise3x3 {
         let (_, ow) = self.out_size();
         self.fill_padded(input, scratch);
         for (o, out_row) in out.chunks_exact_mut(ow).enumerate() {
-            row_taps(out_row, self.tap_runs(scratch, o), taps, bias, relu6);
+            row_taps(out_row, self.tap_runs(scratch, o), taps, RowStart::Bias(bias), relu6);
         }
     }
 
@@ -66,7 +66,7 @@ impl Depthwise3x3 {
     /// Copies one input plane into `scratch`, zero-padded by one on every side: scratch row r is
     /// input row r - 1. With stride 2 each row holds its even padded columns, then its odd ones,
     /// so that the three taps of a row read three contiguous runs.
-    fn fill_padded(&self, input: &[f32], scratch: &mut Vec<f32>) {
+    pub(crate) fn fill_padded(&self, input: &[f32], scratch: &mut Vec<f32>) {
         let (h, w, pw) = (self.height, self.width, self.padded_width());
         scratch.clear();
         scratch.resize((h + 2) * pw, 0.0);
@@ -92,7 +92,7 @@ impl Depthwise3x3 {
     }
 
     /// The nine input runs (kernel row k, column j) that output row `o` reads from a padded plane.
-    fn tap_runs<'a>(&self, scratch: &'a [f32], o: usize) -> [[&'a [f32]; 3]; 3] {
+    pub(crate) fn tap_runs<'a>(&self, scratch: &'a [f32], o: usize) -> [[&'a [f32]; 3]; 3] {
         let (pw, (_, ow), evens) = (self.padded_width(), self.out_size(), self.evens());
         let top = o * self.stride;
         [0, 1, 2].map(|k| {
@@ -204,13 +204,17 @@ impl Depthwise3x3 {
 }
 
 /// Channel `c`'s nine weights.
-fn taps(weight: &[f32], c: usize) -> &[f32; 9] {
+pub(crate) fn taps(weight: &[f32], c: usize) -> &[f32; 9] {
     weight[c * 9..c * 9 + 9].try_into().expect("nine taps")
 }
 
 /// Calls `f(index, plane, scratch)` for every `plane_len`-long plane of `out`, on every core
 /// with the `parallel` feature; each worker reuses one scratch buffer.
-fn for_each_plane(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Sync + Send) {
+pub(crate) fn for_each_plane(
+    out: &mut [f32],
+    plane_len: usize,
+    f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Sync + Send,
+) {
     if plane_len == 0 {
         return;
     }
@@ -243,39 +247,57 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + a[tail..].iter().zip(&b[tail..]).map(|(x, y)| x * y).sum::<f32>()
 }
 
-/// `out[i] = bias + Σ taps[3·k + j] · runs[k][j][i]`, then ReLU6: nine equal-length runs, so the
-/// loop has no bounds checks or branches and vectorises.
+/// Where a row's sum starts: at a bias (the row is overwritten), or at the row's current
+/// values (another input channel's taps are added to it).
+#[derive(Clone, Copy)]
+pub(crate) enum RowStart {
+    Bias(f32),
+    Accumulate,
+}
+
+/// `out[i] = start + Σ taps[3·k + j] · runs[k][j][i]`, then ReLU6 if asked: nine equal-length
+/// runs, so each loop has no bounds checks or branches and vectorises.
 #[inline(always)]
-fn row_taps(out: &mut [f32], runs: [[&[f32]; 3]; 3], taps: &[f32; 9], bias: f32, relu6: bool) {
+pub(crate) fn row_taps(out: &mut [f32], runs: [[&[f32]; 3]; 3], taps: &[f32; 9], start: RowStart, relu6: bool) {
     let n = out.len();
     let [[a0, a1, a2], [b0, b1, b2], [c0, c1, c2]] = runs.map(|r| r.map(|s| &s[..n]));
-    if relu6 {
-        for i in 0..n {
-            let s = bias
-                + taps[0] * a0[i]
-                + taps[1] * a1[i]
-                + taps[2] * a2[i]
-                + taps[3] * b0[i]
-                + taps[4] * b1[i]
-                + taps[5] * b2[i]
-                + taps[6] * c0[i]
-                + taps[7] * c1[i]
-                + taps[8] * c2[i];
-            // f32::clamp keeps NaN (f32::max/min would turn it into a bound).
-            out[i] = s.clamp(0.0, 6.0);
+    let [t0, t1, t2, t3, t4, t5, t6, t7, t8] = *taps;
+    // A macro, not a closure: each of the four loops below must stay a plain indexed loop over
+    // equal-length slices for the compiler to vectorise it.
+    macro_rules! sum {
+        ($i:expr) => {
+            t0 * a0[$i]
+                + t1 * a1[$i]
+                + t2 * a2[$i]
+                + t3 * b0[$i]
+                + t4 * b1[$i]
+                + t5 * b2[$i]
+                + t6 * c0[$i]
+                + t7 * c1[$i]
+                + t8 * c2[$i]
+        };
+    }
+    // f32::clamp keeps NaN (f32::max/min would turn it into a bound).
+    match (start, relu6) {
+        (RowStart::Bias(bias), false) => {
+            for i in 0..n {
+                out[i] = bias + sum!(i);
+            }
         }
-    } else {
-        for i in 0..n {
-            out[i] = bias
-                + taps[0] * a0[i]
-                + taps[1] * a1[i]
-                + taps[2] * a2[i]
-                + taps[3] * b0[i]
-                + taps[4] * b1[i]
-                + taps[5] * b2[i]
-                + taps[6] * c0[i]
-                + taps[7] * c1[i]
-                + taps[8] * c2[i];
+        (RowStart::Bias(bias), true) => {
+            for i in 0..n {
+                out[i] = (bias + sum!(i)).clamp(0.0, 6.0);
+            }
+        }
+        (RowStart::Accumulate, false) => {
+            for i in 0..n {
+                out[i] += sum!(i);
+            }
+        }
+        (RowStart::Accumulate, true) => {
+            for i in 0..n {
+                out[i] = (out[i] + sum!(i)).clamp(0.0, 6.0);
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod depthwise;
 mod flex_fast;
 mod head;
 mod mobilenet;
+pub mod small_conv;
 mod source;
 mod weights;
 

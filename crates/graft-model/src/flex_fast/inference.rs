@@ -5,7 +5,7 @@ use burn::backend::Flex;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
-use super::{clamp_relu6, depthwise_geometry, flex_raw, into_contiguous, on_flex};
+use super::{clamp_relu6, depthwise_geometry, flex_raw, into_contiguous, on_flex, small_conv_geometry};
 
 /// The raw values of a plain-flex tensor (contiguous), or `None` if `x` lives elsewhere.
 fn flex_values<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
@@ -15,19 +15,30 @@ fn flex_values<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     x.clone().try_into_primitive::<Flex>().ok().map(|t| t.to_contiguous())
 }
 
-/// `conv` (a 3x3 depthwise convolution, padding 1, bias optional), then ReLU6 if asked, in one
-/// pass over a plain-flex tensor; `None` when the layer or the tensor does not fit the kernel.
-pub(crate) fn depthwise(x: &Tensor<4>, conv: &Conv2d, relu6: bool) -> Option<Tensor<4>> {
-    let geometry = depthwise_geometry(x, conv)?;
+/// `conv` (bias optional), then ReLU6 if asked, in one pass over a plain-flex tensor when it is
+/// a 3x3 depthwise convolution or a dense 3x3 one over a few channels (padding 1, stride 1 or
+/// 2); `None` for any other layer or tensor.
+pub(crate) fn conv(x: &Tensor<4>, conv: &Conv2d, relu6: bool) -> Option<Tensor<4>> {
+    let depthwise = depthwise_geometry(x, conv);
+    let small = depthwise.is_none().then(|| small_conv_geometry(x, conv)).flatten();
+    if depthwise.is_none() && small.is_none() {
+        return None;
+    }
     let input = flex_values(x)?;
     let weight = flex_values(&conv.weight.val())?;
+    let c_out = conv.weight.dims()[0];
     let bias = match &conv.bias {
         Some(bias) => flex_values(&bias.val())?.storage::<f32>().to_vec(),
-        None => vec![0.0; geometry.channels],
+        None => vec![0.0; c_out],
     };
-    let out = geometry.run(input.storage(), weight.storage(), &bias, relu6);
-    let (oh, ow) = geometry.out_size();
-    Some(Tensor::from_primitive::<Flex>(flex_raw(out, [geometry.batch, geometry.channels, oh, ow])))
+    let (input, weight) = (input.storage(), weight.storage());
+    let [batch, ..] = x.dims();
+    let (out, (oh, ow)) = match (depthwise, small) {
+        (Some(g), _) => (g.run(input, weight, &bias, relu6), g.out_size()),
+        (_, Some(g)) => (g.run(input, weight, &bias, relu6), g.out_size()),
+        (None, None) => unreachable!("checked above"),
+    };
+    Some(Tensor::from_primitive::<Flex>(flex_raw(out, [batch, c_out, oh, ow])))
 }
 
 /// ReLU6 of a plain-flex tensor (see [`super::relu6`]).
@@ -41,22 +52,52 @@ pub(super) fn relu6(t: FlexTensor) -> FlexTensor {
 
 #[cfg(test)]
 mod tests {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::PaddingConfig2d;
     use burn::tensor::{Device, Distribution};
 
     use super::super::test_support::{depthwise_conv, max_diff};
     use super::*;
 
+    fn assert_matches_burn(layer: &Conv2d, x: &Tensor<4>) {
+        for relu6 in [false, true] {
+            let want = layer.forward(x.clone());
+            let want = if relu6 { want.clamp(0.0, 6.0) } else { want };
+            let got = conv(x, layer, relu6).expect("flex takes the fast path");
+            assert_eq!(got.dims(), want.dims());
+            assert!(max_diff(got, want) < 1e-5);
+        }
+    }
+
     #[test]
     fn depthwise_matches_burn_conv_and_clamp_on_flex() {
         let device = Device::flex();
         for stride in [1, 2] {
-            let conv = depthwise_conv(5, stride, &device);
             let x = Tensor::<4>::random([2, 5, 9, 12], Distribution::Normal(0.0, 4.0), &device);
-            let want = conv.forward(x.clone()).clamp(0.0, 6.0);
-            let got = depthwise(&x, &conv, true).expect("flex takes the fast path");
-            assert_eq!(got.dims(), want.dims());
-            assert!(max_diff(got, want) < 1e-5);
+            assert_matches_burn(&depthwise_conv(5, stride, &device), &x);
         }
+    }
+
+    #[test]
+    fn stem_matches_burn_conv_and_clamp_on_flex() {
+        let device = Device::flex();
+        for stride in [1, 2] {
+            let stem = Conv2dConfig::new([3, 8], [3, 3])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(&device);
+            let x = Tensor::<4>::random([2, 3, 11, 10], Distribution::Normal(0.0, 2.0), &device);
+            assert_matches_burn(&stem, &x);
+        }
+    }
+
+    #[test]
+    fn wide_dense_convolutions_keep_burns_path() {
+        let device = Device::flex();
+        let layer =
+            Conv2dConfig::new([16, 8], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&device);
+        let x = Tensor::<4>::ones([1, 16, 5, 5], &device);
+        assert!(conv(&x, &layer, false).is_none());
     }
 
     #[test]
@@ -73,8 +114,8 @@ mod tests {
     #[test]
     fn autodiff_tensors_do_not_take_the_inference_kernel() {
         let device = Device::flex().autodiff();
-        let conv = depthwise_conv(2, 1, &device);
+        let layer = depthwise_conv(2, 1, &device);
         let x = Tensor::<4>::ones([1, 2, 4, 4], &device);
-        assert!(depthwise(&x, &conv, true).is_none());
+        assert!(conv(&x, &layer, true).is_none());
     }
 }

@@ -1,13 +1,13 @@
 //! Hand-written CPU paths for MobileNetV2's hot layers when their tensors live on burn's flex
-//! device: the depthwise kernel of [`crate::depthwise`] and ReLU6, for inference on the plain
-//! device ([`inference`]) and as differentiable operations on flex's autodiff device
-//! ([`training`]). Anything else (WebGPU, other dtypes or shapes) keeps burn's own ops, and each
+//! device: the depthwise kernel of [`crate::depthwise`], the stem's [`crate::small_conv`] and
+//! ReLU6, for inference on the plain device ([`inference`]) and (depthwise, ReLU6) as
+//! differentiable operations on flex's autodiff device ([`training`]). Anything else (WebGPU, other dtypes or shapes) keeps burn's own ops, and each
 //! function says so by giving its input back or returning `None`.
 
 mod inference;
 mod training;
 
-pub(crate) use inference::depthwise;
+pub(crate) use inference::conv;
 pub(crate) use training::depthwise_autodiff;
 
 use burn::backend::flex::FlexTensor;
@@ -17,6 +17,7 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::depthwise::Depthwise3x3;
+use crate::small_conv::{SmallConv3x3, MAX_SMALL_CONV_CHANNELS};
 
 /// Whether `x` is an f32 tensor on flex, with (`autodiff`) or without autodiff. (Device
 /// equality alone ignores autodiff.)
@@ -37,19 +38,31 @@ fn flex_raw<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
+/// The stride of `conv` if it is a 3x3 convolution with padding 1, no dilation and stride 1 or
+/// 2 (the shapes the kernels handle).
+fn kernel_3x3_stride(conv: &Conv2d) -> Option<usize> {
+    let square_stride = conv.stride[0] == conv.stride[1] && matches!(conv.stride[0], 1 | 2);
+    let padding_one = matches!(conv.padding, PaddingConfig2d::Explicit(1, 1, 1, 1));
+    let fits = conv.kernel_size == [3, 3] && conv.dilation == [1, 1] && square_stride && padding_one;
+    fits.then_some(conv.stride[0])
+}
+
 /// The kernel's geometry when `conv` is a 3x3 depthwise convolution with padding 1 and stride
 /// 1 or 2 over `x`.
 fn depthwise_geometry(x: &Tensor<4>, conv: &Conv2d) -> Option<Depthwise3x3> {
     let [batch, channels, height, width] = x.dims();
-    let square_stride = conv.stride[0] == conv.stride[1] && matches!(conv.stride[0], 1 | 2);
-    let padding_one = matches!(conv.padding, PaddingConfig2d::Explicit(1, 1, 1, 1));
-    let fits = conv.kernel_size == [3, 3]
-        && conv.dilation == [1, 1]
-        && conv.groups == channels
-        && conv.weight.dims() == [channels, 1, 3, 3]
-        && square_stride
-        && padding_one;
-    fits.then_some(Depthwise3x3 { batch, channels, height, width, stride: conv.stride[0] })
+    let stride = kernel_3x3_stride(conv)?;
+    let depthwise = conv.groups == channels && conv.weight.dims() == [channels, 1, 3, 3];
+    depthwise.then_some(Depthwise3x3 { batch, channels, height, width, stride })
+}
+
+/// The kernel's geometry when `conv` is a dense 3x3 convolution over a few input channels.
+fn small_conv_geometry(x: &Tensor<4>, conv: &Conv2d) -> Option<SmallConv3x3> {
+    let [batch, c_in, height, width] = x.dims();
+    let stride = kernel_3x3_stride(conv)?;
+    let [c_out, weight_in, ..] = conv.weight.dims();
+    let small = conv.groups == 1 && weight_in == c_in && c_in <= MAX_SMALL_CONV_CHANNELS;
+    small.then_some(SmallConv3x3 { batch, c_in, c_out, height, width, stride })
 }
 
 /// ReLU6, `x.clamp(0, 6)`: on flex in one parallel pass, in place when `x` is its buffer's only
