@@ -305,6 +305,7 @@ pub(crate) fn row_taps(out: &mut [f32], runs: [[&[f32]; 3]; 3], taps: &[f32; 9],
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel_test_data::{tap_source, values};
 
     /// Direct definition: zero padding 1, cross-correlation as in PyTorch.
     fn reference(g: &Depthwise3x3, input: &[f32], weight: &[f32], bias: &[f32], relu6: bool) -> Vec<f32> {
@@ -317,8 +318,8 @@ mod tests {
                         let mut s = bias[c];
                         for ky in 0..3 {
                             for kx in 0..3 {
-                                let iy = (y * g.stride + ky).checked_sub(1).filter(|&v| v < g.height);
-                                let ix = (x * g.stride + kx).checked_sub(1).filter(|&v| v < g.width);
+                                let iy = tap_source(y, g.stride, ky, g.height);
+                                let ix = tap_source(x, g.stride, kx, g.width);
                                 if let (Some(iy), Some(ix)) = (iy, ix) {
                                     let i = ((n * g.channels + c) * g.height + iy) * g.width + ix;
                                     s += weight[c * 9 + ky * 3 + kx] * input[i];
@@ -333,26 +334,15 @@ mod tests {
         out
     }
 
-    /// `len` deterministic values in [-4, 4).
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / 16_777_216.0 * 8.0 - 4.0
-            })
-            .collect()
-    }
-
     #[test]
     fn matches_the_definition_for_both_strides_odd_and_even_sizes() {
         for (height, width) in [(1, 1), (2, 3), (5, 4), (7, 7), (8, 6), (13, 9)] {
             for stride in [1, 2] {
                 for relu6 in [false, true] {
                     let g = Depthwise3x3 { batch: 2, channels: 3, height, width, stride };
-                    let input = values(2 * 3 * height * width, 7);
-                    let weight = values(27, 3);
-                    let bias = values(3, 11);
+                    let input = values(2 * 3 * height * width, 7, 4.0);
+                    let weight = values(27, 3, 4.0);
+                    let bias = values(3, 11, 4.0);
                     let got = g.run(&input, &weight, &bias, relu6);
                     let want = reference(&g, &input, &weight, &bias, relu6);
                     assert_eq!(got.len(), want.len());
@@ -377,8 +367,8 @@ mod tests {
                         let go = grad[((n * g.channels + c) * oh + y) * ow + x];
                         for ky in 0..3 {
                             for kx in 0..3 {
-                                let iy = (y * g.stride + ky).checked_sub(1).filter(|&v| v < g.height);
-                                let ix = (x * g.stride + kx).checked_sub(1).filter(|&v| v < g.width);
+                                let iy = tap_source(y, g.stride, ky, g.height);
+                                let ix = tap_source(x, g.stride, kx, g.width);
                                 if let (Some(iy), Some(ix)) = (iy, ix) {
                                     let i = ((n * g.channels + c) * g.height + iy) * g.width + ix;
                                     dx[i] += go * weight[c * 9 + ky * 3 + kx];
@@ -399,9 +389,9 @@ mod tests {
             for stride in [1, 2] {
                 let g = Depthwise3x3 { batch: 2, channels: 3, height, width, stride };
                 let (oh, ow) = g.out_size();
-                let input = values(2 * 3 * height * width, 5);
-                let weight = values(27, 9);
-                let grad = values(2 * 3 * oh * ow, 13);
+                let input = values(2 * 3 * height * width, 5, 4.0);
+                let weight = values(27, 9, 4.0);
+                let grad = values(2 * 3 * oh * ow, 13, 4.0);
                 let (want_dx, want_dw) = reference_grads(&g, &input, &weight, &grad);
                 let got_dx = g.input_grad(&grad, &weight);
                 let got_dw = g.weight_grad(&input, &grad);

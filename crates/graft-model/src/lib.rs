@@ -8,6 +8,8 @@ mod classifier;
 pub mod depthwise;
 mod flex_fast;
 mod head;
+#[cfg(test)]
+mod kernel_test_data;
 mod mobilenet;
 pub mod small_conv;
 mod source;

@@ -75,16 +75,7 @@ impl SmallConv3x3 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / 16_777_216.0 * 4.0 - 2.0
-            })
-            .collect()
-    }
+    use crate::kernel_test_data::{tap_source, values};
 
     /// Direct definition: zero padding 1, cross-correlation as in PyTorch.
     fn reference(g: &SmallConv3x3, input: &[f32], weight: &[f32], bias: &[f32], relu6: bool) -> Vec<f32> {
@@ -98,8 +89,8 @@ mod tests {
                         for ci in 0..g.c_in {
                             for ky in 0..3 {
                                 for kx in 0..3 {
-                                    let iy = (y * g.stride + ky).checked_sub(1).filter(|&v| v < g.height);
-                                    let ix = (x * g.stride + kx).checked_sub(1).filter(|&v| v < g.width);
+                                    let iy = tap_source(y, g.stride, ky, g.height);
+                                    let ix = tap_source(x, g.stride, kx, g.width);
                                     if let (Some(iy), Some(ix)) = (iy, ix) {
                                         let i = ((n * g.c_in + ci) * g.height + iy) * g.width + ix;
                                         s += weight[((co * g.c_in + ci) * 3 + ky) * 3 + kx] * input[i];
@@ -121,9 +112,9 @@ mod tests {
             for stride in [1, 2] {
                 for relu6 in [false, true] {
                     let g = SmallConv3x3 { batch: 2, c_in, c_out: 5, height, width, stride };
-                    let input = values(2 * c_in * height * width, 3);
-                    let weight = values(5 * c_in * 9, 17);
-                    let bias = values(5, 29);
+                    let input = values(2 * c_in * height * width, 3, 2.0);
+                    let weight = values(5 * c_in * 9, 17, 2.0);
+                    let bias = values(5, 29, 2.0);
                     let got = g.run(&input, &weight, &bias, relu6);
                     let want = reference(&g, &input, &weight, &bias, relu6);
                     assert_eq!(got.len(), want.len());

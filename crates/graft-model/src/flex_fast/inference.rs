@@ -19,11 +19,10 @@ fn flex_values<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
 /// a 3x3 depthwise convolution or a dense 3x3 one over a few channels (padding 1, stride 1 or
 /// 2); `None` for any other layer or tensor.
 pub(crate) fn conv(x: &Tensor<4>, conv: &Conv2d, relu6: bool) -> Option<Tensor<4>> {
+    // Depthwise wins where both fit (one channel, one group): the two compute the same thing.
     let depthwise = depthwise_geometry(x, conv);
-    let small = depthwise.is_none().then(|| small_conv_geometry(x, conv)).flatten();
-    if depthwise.is_none() && small.is_none() {
-        return None;
-    }
+    let small = small_conv_geometry(x, conv);
+    let (oh, ow) = depthwise.map(|g| g.out_size()).or(small.map(|g| g.out_size()))?;
     let input = flex_values(x)?;
     let weight = flex_values(&conv.weight.val())?;
     let c_out = conv.weight.dims()[0];
@@ -32,12 +31,11 @@ pub(crate) fn conv(x: &Tensor<4>, conv: &Conv2d, relu6: bool) -> Option<Tensor<4
         None => vec![0.0; c_out],
     };
     let (input, weight) = (input.storage(), weight.storage());
-    let [batch, ..] = x.dims();
-    let (out, (oh, ow)) = match (depthwise, small) {
-        (Some(g), _) => (g.run(input, weight, &bias, relu6), g.out_size()),
-        (_, Some(g)) => (g.run(input, weight, &bias, relu6), g.out_size()),
-        (None, None) => unreachable!("checked above"),
+    let out = match (depthwise, small) {
+        (Some(g), _) => g.run(input, weight, &bias, relu6),
+        (None, g) => g?.run(input, weight, &bias, relu6),
     };
+    let [batch, ..] = x.dims();
     Some(Tensor::from_primitive::<Flex>(flex_raw(out, [batch, c_out, oh, ow])))
 }
 
