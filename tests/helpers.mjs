@@ -153,6 +153,25 @@ export class Session {
   async now() { return this.page.evaluate(() => performance.now()); }
 
   /**
+   * A short discriminative run (1 warm-up + 1 fine-tuning epoch, batch 4, lr 1e-3) that must
+   * end "done" with finite step losses falling from the first third to the last. Returns what
+   * `train` returns.
+   */
+  async trainDiscriminative(label, { timeout }) {
+    await this.tid('mode-discriminative').check();
+    await this.setNumber('epochs', 2);
+    await this.setNumber('warmup', 1);
+    await this.setNumber('batch', 4);
+    await this.setNumber('lr', 0.001);
+    const run = await this.train(label, { timeout });
+    const losses = run.metrics.steps.map((s) => s.loss);
+    assert.ok(losses.length >= 6 && losses.every(Number.isFinite), JSON.stringify(losses));
+    const k = Math.floor(losses.length / 3);
+    assert.ok(mean(losses.slice(-k)) < mean(losses.slice(0, k)), `loss did not fall: ${JSON.stringify(losses)}`);
+    return run;
+  }
+
+  /**
    * Click Train (or `button`) and wait for the run to end with `expect` (default "done").
    * Returns { wallMs, metrics, longest } where `longest` is the longest main-thread task
    * after the first second of the run.

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { serve } from './serve-static.mjs';
-import { LONGTASK_PROBE, Session, mean, sleep } from './helpers.mjs';
+import { LONGTASK_PROBE, Session, sleep } from './helpers.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.resolve(HERE, process.env.GRAFT_DIST || '../dist');
@@ -107,16 +107,7 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
   }, TIMEOUT + 240_000);
 
   step('3. discriminative steps run on the threads: the loss stays finite and falls', async () => {
-    await t.tid('mode-discriminative').check();
-    await t.setNumber('epochs', 2);
-    await t.setNumber('warmup', 1);
-    await t.setNumber('batch', 4);
-    await t.setNumber('lr', 0.001);
-    const { metrics: m } = await t.train('discriminative_threads', { timeout: TIMEOUT });
-    const losses = m.steps.map((s) => s.loss);
-    assert.ok(losses.length >= 6 && losses.every(Number.isFinite), JSON.stringify(losses));
-    const k = Math.floor(losses.length / 3);
-    assert.ok(mean(losses.slice(-k)) < mean(losses.slice(0, k)), `loss did not fall: ${JSON.stringify(losses)}`);
+    await t.trainDiscriminative('discriminative_threads', { timeout: TIMEOUT });
   }, TIMEOUT + 60_000);
 
   let reference;
