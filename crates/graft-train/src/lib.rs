@@ -1,6 +1,9 @@
 //! The trainer: frozen-backbone and discriminative fine-tuning behind one async event stream
 //! that ends in the run's [`RunOutcome`], plus metrics, export/import of trained models and
-//! prediction. UI-free: the web app and the CLI both pull a [`Trainer`]'s [`TrainEvent`]s.
+//! prediction; and the web app's engine choice: a check of a compute device's answers (one real
+//! training step, [`probe_step`], compared with [`compare_readings`]) and a short per-mode speed
+//! measurement ([`measure_speed`]). UI-free: the web app and the CLI both pull a [`Trainer`]'s
+//! [`TrainEvent`]s.
 
 mod archive;
 mod batch;
@@ -11,7 +14,9 @@ mod export;
 mod loss;
 mod metrics;
 mod predict;
+mod probe;
 mod schedule;
+mod speed;
 mod trainer;
 
 pub use archive::{read_zip, write_zip, ZipError, MAX_UNPACKED_BYTES};
@@ -25,5 +30,10 @@ pub use export::{export_model, load_exported, ExportBundle, ExportError, LoadErr
 pub use loss::{argmax, cross_entropy, smoothed_targets};
 pub use metrics::confusion_evaluation;
 pub use predict::{predict, Prediction};
+pub use probe::{
+    compare_readings, probe_step, synthetic_pixels, ProbeComparison, ProbeQuantity, ProbeReading, QuantityDiff,
+    Tolerance, PROBE_BATCH, PROBE_INPUT, PROBE_TOLERANCE,
+};
 pub use schedule::OneCycle;
+pub use speed::{measure_speed, ModeSpeed, SpeedReading, CUT_BEHIND, SPEED_BATCH, SPEED_INPUT};
 pub use trainer::{RunResult, TrainError, TrainedModel, Trainer};

@@ -18,6 +18,8 @@ mod extract;
 mod train_step;
 mod validate;
 
+pub(crate) use train_step::step_every_layer;
+
 use crate::config::{Mode, TrainConfig};
 use crate::events::{CancelToken, EpochMetrics, Evaluation, PhaseKind, RunOutcome, Summary, TrainEvent};
 use crate::export::Manifest;

@@ -1,9 +1,10 @@
 //! One training step: head only (frozen, warm-up) or every layer at its own learning rate.
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Gradients, Tensor};
 use graft_data::SeededRng;
+use graft_model::{Head, MobileNetV2};
 use web_time::Instant;
 
 use super::{EpochAccum, EvalAccum, State, Trainer};
@@ -116,28 +117,52 @@ impl Trainer {
     /// each layer gets its own learning rate.
     fn update_all(&mut self, logits: Tensor<2>, labels: &[usize], lr: f64) {
         let mut grads = self.loss(logits, labels).backward();
-        let head_grads = GradientsParams::from_module(&mut grads, &self.head);
-        self.head = self.optimizer.step(lr, self.head.clone(), head_grads);
-
         let count = self.backbone.num_layers();
-        let factor = |i: usize| self.cfg.backbone_layer_factor(i, count);
-        let (f_stem, f_last) = (factor(0), factor(count - 1));
-        let block_factors: Vec<f64> = (1..count - 1).map(factor).collect();
-
-        let g = GradientsParams::from_module(&mut grads, &self.backbone.stem);
-        self.backbone.stem = self.optimizer.step(lr * f_stem, self.backbone.stem.clone(), g);
-        let blocks = std::mem::take(&mut self.backbone.blocks);
-        self.backbone.blocks = blocks
-            .into_iter()
-            .zip(block_factors)
-            .map(|(block, f)| {
-                let g = GradientsParams::from_module(&mut grads, &block);
-                self.optimizer.step(lr * f, block, g)
-            })
-            .collect();
-        let g = GradientsParams::from_module(&mut grads, &self.backbone.last);
-        self.backbone.last = self.optimizer.step(lr * f_last, self.backbone.last.clone(), g);
+        let factors: Vec<f64> = (0..count).map(|i| self.cfg.backbone_layer_factor(i, count)).collect();
+        // The blocks move out; the stem, last layer and head are cheap handle clones (as before).
+        let backbone = MobileNetV2 {
+            stem: self.backbone.stem.clone(),
+            blocks: std::mem::take(&mut self.backbone.blocks),
+            last: self.backbone.last.clone(),
+        };
+        let (head, backbone) =
+            step_every_layer(&mut self.optimizer, &mut grads, self.head.clone(), backbone, lr, &factors);
+        self.head = head;
+        self.backbone = backbone;
     }
+}
+
+/// The discriminative update of a whole classifier from one backward pass: the head at `lr`,
+/// backbone layer `i` (`features.i`) at `lr × factors[i]`. One optimiser over every parameter
+/// (its state is keyed by parameter), stepped per layer. The trainer's fine-tuning step and the
+/// start-up check of the GPU (`crate::probe`) both run this.
+pub(crate) fn step_every_layer(
+    optimizer: &mut ModuleOptimizer,
+    grads: &mut Gradients,
+    head: Head,
+    mut backbone: MobileNetV2,
+    lr: f64,
+    factors: &[f64],
+) -> (Head, MobileNetV2) {
+    let g = GradientsParams::from_module(grads, &head);
+    let head = optimizer.step(lr, head, g);
+
+    let count = backbone.num_layers();
+    let (f_stem, f_last) = (factors[0], factors[count - 1]);
+    let g = GradientsParams::from_module(grads, &backbone.stem);
+    backbone.stem = optimizer.step(lr * f_stem, backbone.stem, g);
+    let blocks = std::mem::take(&mut backbone.blocks);
+    backbone.blocks = blocks
+        .into_iter()
+        .zip(&factors[1..count - 1])
+        .map(|(block, f)| {
+            let g = GradientsParams::from_module(grads, &block);
+            optimizer.step(lr * f, block, g)
+        })
+        .collect();
+    let g = GradientsParams::from_module(grads, &backbone.last);
+    backbone.last = optimizer.step(lr * f_last, backbone.last, g);
+    (head, backbone)
 }
 
 /// The message of a run stopped because a value stopped being a number.
