@@ -8,14 +8,14 @@
 
 use graft_lab::{CompareEvent, LrFinderResult};
 use graft_project::{ModelStatus, Settings};
-use graft_train::{BenchReport, RunOutcome, TrainEvent};
+use graft_train::{BenchReport, Mode, QuantityDiff, RunOutcome, SpeedReading, Tolerance, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 /// Which compute backend runs training and prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendChoice {
-    /// The faster of WebGPU and CPU, measured at start-up.
+    /// The fastest measured, per mode (the page measures once per browser and remembers it).
     #[default]
     Auto,
     Webgpu,
@@ -36,6 +36,96 @@ impl Backend {
             Backend::Cpu => "CPU (wasm)",
         }
     }
+}
+
+/// A backend per training mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeBackends {
+    pub frozen: Backend,
+    pub discriminative: Backend,
+}
+
+impl ModeBackends {
+    pub fn get(self, mode: Mode) -> Backend {
+        match mode {
+            Mode::Frozen => self.frozen,
+            Mode::Discriminative => self.discriminative,
+        }
+    }
+}
+
+/// What the page can run: WebGPU and the CPU on one thread (the WebGPU engine), or the CPU on
+/// every core (the multi-threaded engine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Candidate {
+    Webgpu,
+    CpuOne,
+    CpuThreads,
+}
+
+impl Candidate {
+    pub const ALL: [Candidate; 3] = [Candidate::Webgpu, Candidate::CpuThreads, Candidate::CpuOne];
+
+    pub fn backend(self) -> Backend {
+        match self {
+            Candidate::Webgpu => Backend::Webgpu,
+            Candidate::CpuOne | Candidate::CpuThreads => Backend::Cpu,
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Candidate::Webgpu => "webgpu",
+            Candidate::CpuOne => "cpu_one",
+            Candidate::CpuThreads => "cpu_threads",
+        }
+    }
+}
+
+/// One candidate's figures, as an engine measured them (see [`Command::Measure`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateTiming {
+    pub candidate: Candidate,
+    /// CPU threads it computes on (1 for WebGPU).
+    pub threads: usize,
+    pub speed: Option<SpeedReading>,
+    /// Why it was not measured (WebGPU refused by its start-up check, an engine that did not
+    /// start, a failure while timing).
+    pub refused: Option<String>,
+}
+
+impl CandidateTiming {
+    pub fn label(&self) -> String {
+        match self.candidate {
+            Candidate::Webgpu => "WebGPU".into(),
+            Candidate::CpuOne => "CPU 1 thread".into(),
+            Candidate::CpuThreads => format!("CPU {} threads", self.threads),
+        }
+    }
+
+    /// Images per second in `mode`, when measured.
+    pub fn figure(&self, mode: Mode) -> Option<f32> {
+        let speed = self.speed.as_ref()?;
+        match mode {
+            Mode::Frozen => speed.frozen.images_per_sec,
+            Mode::Discriminative => speed.discriminative.images_per_sec,
+        }
+    }
+}
+
+/// The start-up check of WebGPU's answers: one training step of the model on WebGPU inside
+/// WebGPU error scopes, compared with the same step on the CPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuCheck {
+    pub passed: bool,
+    /// In words: the closest call, or what differed, or the error WebGPU reported.
+    pub summary: String,
+    /// The quantity closest to (or furthest past) its allowance; none after an error.
+    pub worst: Option<QuantityDiff>,
+    pub tolerance: Tolerance,
+    /// Both steps (CPU and WebGPU) and the comparison.
+    pub seconds: f32,
 }
 
 /// RGBA pixels of one webcam frame.
@@ -108,6 +198,16 @@ pub enum Command {
         batches: Vec<usize>,
         iterations: usize,
     },
+    /// Time each backend this engine runs, in both modes (answered by [`Event::Measured`]).
+    /// `best_*`: the fastest figures measured so far elsewhere, to cut a far slower one short.
+    Measure {
+        best_frozen: Option<f32>,
+        best_discriminative: Option<f32>,
+    },
+    /// The page's measured choice of backend per mode within this engine (for "automatic").
+    UseMeasured {
+        backends: ModeBackends,
+    },
     /// Testing aid: destroys the WebGPU device, as a driver reset or out-of-memory would.
     DebugLoseGpu,
     // The teaching lab.
@@ -130,7 +230,6 @@ pub enum Command {
 pub enum BootStage {
     Starting { message: String },
     Downloading { loaded: u64, total: Option<u64> },
-    Probing,
     Restoring,
     Ready,
     Failed { message: String },
@@ -142,14 +241,16 @@ pub struct ComputeInfo {
     pub adapter: Option<String>,
     pub webgpu_error: Option<String>,
     pub fallback_adapter: bool,
-    /// Measured backbone images/s at start-up.
-    pub webgpu_speed: Option<f32>,
-    pub cpu_speed: Option<f32>,
+    /// The start-up check of WebGPU's answers: running (WebGPU is not offered meanwhile), and
+    /// its result (none without a WebGPU device to check).
+    pub gpu_checking: bool,
+    pub gpu_check: Option<GpuCheck>,
     /// Threads the CPU backend computes on: 1 in the WebGPU engine, every core in the
-    /// multi-threaded engine (a cross-origin isolated page without a hardware GPU).
+    /// multi-threaded engine.
     pub cpu_threads: usize,
-    /// What the measurement picked, and what is in use (the user's choice may override it).
-    pub auto_choice: Option<Backend>,
+    /// The measured choice per mode (sent by the page), what is in use for the project's mode,
+    /// and the user's choice (which overrides the measured one).
+    pub auto: Option<ModeBackends>,
     pub in_use: Option<Backend>,
     pub choice: BackendChoice,
 }
@@ -325,6 +426,15 @@ pub enum Event {
     Bench {
         report: Result<BenchReport, String>,
         backend: String,
+    },
+    /// Measuring one candidate (see [`Command::Measure`]).
+    Measuring {
+        what: String,
+    },
+    /// This engine's figures (answering [`Command::Measure`]); `seconds`: what measuring cost.
+    Measured {
+        timings: Vec<CandidateTiming>,
+        seconds: f32,
     },
     // The teaching lab.
     LabProgress(LabProgress),

@@ -85,6 +85,21 @@ async function predictFile(file, expectTop) {
   return preds;
 }
 
+/** The engine choice as shown: where its figures come from, each mode's line and winner. */
+async function engineChoice(session = t) {
+  const box = session.tid('engine-choice');
+  await box.waitFor({ state: 'visible', timeout: 30_000 });
+  const mode = async (m) => ({ text: ((await session.tid(`choice-${m}`).textContent()) ?? '').trim(), winner: await session.tid(`choice-${m}`).getAttribute('data-winner') });
+  return { source: await box.getAttribute('data-source'), key: await box.getAttribute('data-key'), frozen: await mode('frozen'), discriminative: await mode('discriminative') };
+}
+
+/** WebGPU's start-up check, once over (it runs beside the rest of the start-up). */
+async function gpuCheck(session = t) {
+  const check = session.tid('gpu-check');
+  await check.waitFor({ state: 'visible', timeout: 180_000 });
+  return { passed: await check.getAttribute('data-passed'), text: ((await check.textContent()) ?? '').trim() };
+}
+
 async function reload() {
   // The worker saves each change within milliseconds; a reload in the same instant as a click
   // could lose that last change, as a browser crash would.
@@ -158,6 +173,22 @@ describe('graft e2e', () => {
     assert.equal(await page.evaluate(() => self.crossOriginIsolated), false);
     assert.equal(await t.tid('backend-status').getAttribute('data-threads'), '1');
     assert.match(t.timings.backend_status, /CPU on 1 of \d+ cores: this page is not cross-origin isolated/);
+    // Verify before trusting: SwiftShader's training step agrees with the CPU's.
+    const check = await gpuCheck();
+    console.log(`  ${check.text}`);
+    assert.equal(check.passed, 'true', check.text);
+    assert.match(check.text, /agrees with the CPU's \(largest difference .*allowed .*\)/);
+    // First start: both modes measured on this page's engines (WebGPU, one CPU thread), shown.
+    const choice = await engineChoice();
+    console.log(`  ${choice.frozen.text}\n  ${choice.discriminative.text}`);
+    assert.equal(choice.source, 'measured');
+    for (const m of [choice.frozen, choice.discriminative]) {
+      assert.match(m.text, /WebGPU/);
+      assert.match(m.text, /CPU 1 thread \d+(\.\d+)? img\/s/);
+      assert.equal(m.winner, 'cpu_one', `the CPU beats SwiftShader: ${m.text}`);
+      assert.match(m.text, /→ CPU 1 thread/);
+    }
+    t.timings.engine_choice = choice;
     await t.poll('two default class cards', async () => (await t.tid('class-card').count()) === 2);
     await t.shot('ready');
   }, READY_TIMEOUT + 60_000);
@@ -222,8 +253,13 @@ describe('graft e2e', () => {
   });
 
   step('3b. the same frozen training runs on WebGPU', async () => {
+    // Forcing an engine overrides the measured choice (which stays on show).
+    assert.equal((await gpuCheck()).passed, 'true');
     await t.tid('backend-select').selectOption('webgpu');
     await t.poll('WebGPU in use', async () => (await t.tid('backend-status').getAttribute('data-in-use')) === 'WebGPU');
+    const forced = await engineChoice();
+    assert.equal(forced.frozen.winner, 'cpu_one');
+    assert.match(forced.frozen.text, /overridden: WebGPU chosen/);
     await t.setNumber('epochs', 2);
     if (await t.tid('augment').isChecked()) await t.tid('augment').uncheck();
     const { metrics: m } = await t.train('frozen_webgpu', { timeout: TRAIN_TIMEOUT });
@@ -352,6 +388,16 @@ describe('graft e2e', () => {
     assert.deepEqual(await t.counts(), before.counts);
     assert.deepEqual(await t.tid('class-name').evaluateAll((els) => els.map((e) => e.value)), before.names);
     assert.equal(await t.tid('lr').inputValue(), '0.001', 'settings are restored');
+    // The engine choice comes from storage: nothing measured again, the same figures. The
+    // WebGPU check runs again (on every start of the WebGPU engine), beside the restore: WebGPU
+    // is not offered until it passed.
+    if (await t.tid('gpu-checking').isVisible()) {
+      assert.equal(await t.tid('backend-select').locator('option[value="webgpu"]').isDisabled(), true, 'WebGPU is not offered before its check');
+    }
+    const choice = await engineChoice();
+    assert.equal(choice.source, 'stored');
+    assert.deepEqual([choice.frozen.text, choice.discriminative.text], [t.timings.engine_choice.frozen.text, t.timings.engine_choice.discriminative.text]);
+    assert.equal((await gpuCheck()).passed, 'true');
     await t.tid('model-status').waitFor({ state: 'visible', timeout: 30_000 });
     await samePrediction('after a reload');
     t.timings.restore_small = { images: 3 * PER_CLASS, ms };
@@ -422,6 +468,7 @@ describe('graft e2e', () => {
   }, TRAIN_TIMEOUT + 180_000);
 
   step('10. a lost WebGPU device fails the run, keeps the project, and the CPU takes over', async () => {
+    assert.equal((await gpuCheck()).passed, 'true', 'WebGPU is offered once it passed its check');
     await t.tid('backend-select').selectOption('webgpu');
     await t.poll('WebGPU in use', async () => (await t.tid('backend-status').getAttribute('data-in-use')) === 'WebGPU');
     const countsBefore = await t.counts();
@@ -476,6 +523,39 @@ describe('graft e2e', () => {
     }
   }, READY_TIMEOUT * 2 + 300_000);
 
+  step('11b. a wrong answer from WebGPU refuses it for the session; the CPU trains', async () => {
+    // A testing aid perturbs WebGPU's reading before the comparison (?probe-fault=logits).
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p2 = await fresh.newPage();
+    const t2 = new Session(p2, ARTIFACTS);
+    p2.on('pageerror', (err) => t2.pageErrors.push(err.message));
+    try {
+      const t0 = Date.now();
+      await p2.goto(`${server.url}?probe-fault=logits`);
+      await t2.ready(READY_TIMEOUT);
+      const check = await gpuCheck(t2);
+      console.log(`  ready after ${Date.now() - t0} ms; ${check.text}`);
+      assert.equal(check.passed, 'false');
+      assert.match(check.text, /logits differ by 8\.\d+e-1 \(allowed/);
+      const notices = (await t2.tid('notices').textContent()) ?? '';
+      assert.match(notices, /WebGPU answered wrong: logits differ by .*; training on the CPU/);
+      assert.match((await t2.tid('backend-status').textContent()) ?? '', /refused by the start-up check/);
+      assert.equal(await t2.tid('backend-select').locator('option[value="webgpu"]').isDisabled(), true, 'WebGPU is not offered');
+      const choice = await engineChoice(t2);
+      assert.match(choice.frozen.text, /WebGPU refused/);
+      assert.equal(choice.frozen.winner, 'cpu_one');
+      await t2.fillClasses(CLASSES, CLASSES.map((c) => files[c].train.slice(0, 4)), 4);
+      await t2.tid('mode-frozen').check();
+      await t2.setNumber('epochs', 1);
+      const { metrics: m, wallMs } = await t2.train('frozen_after_refusal', { timeout: TRAIN_TIMEOUT });
+      assert.equal(m.backend, 'cpu');
+      t2.checkPageErrors();
+      t.timings.refusal = { check: check.text, frozen_ms: wallMs };
+    } finally {
+      await fresh.close();
+    }
+  }, READY_TIMEOUT + TRAIN_TIMEOUT + 120_000);
+
   step('12. 2,000 pictures: dropped, stored, restored after reload, trained to the end', async () => {
     const classes = fs.readdirSync(LARGE).filter((d) => fs.statSync(path.join(LARGE, d)).isDirectory()).sort();
     const sets = classes.map((c) => fs.readdirSync(path.join(LARGE, c)).sort().map((f) => path.join(LARGE, c, f)));
@@ -520,6 +600,13 @@ describe('graft e2e', () => {
     const bench = await t.runBench(4);
     assert.ok(bench.some((b) => b.what.startsWith('ingest')), 'an ingest row');
     t.timings.bench = bench;
+    // "measure again" measures afresh (and remembers the new figures).
+    const t0 = Date.now();
+    await t.tid('measure-again').click();
+    await t.poll('measured again', async () => (await t.tid('engine-choice').getAttribute('data-source').catch(() => null)) === 'measured', { timeout: READY_TIMEOUT });
+    await t.ready(READY_TIMEOUT);
+    t.timings.measure_again_ms = Date.now() - t0;
+    console.log(`  measured again in ${t.timings.measure_again_ms} ms: ${(await engineChoice()).frozen.text}`);
     await t.tid('how-tab').click();
     const how = t.tid('how-it-works');
     await how.waitFor({ state: 'visible', timeout: 10_000 });

@@ -41,6 +41,7 @@ export function serve(dir, { isolated = false } = {}) {
       res.writeHead(200, {
         'Content-Type': MIME[path.extname(file).toLowerCase()] || 'application/octet-stream',
         'Content-Length': st.size,
+        'Last-Modified': st.mtime.toUTCString(),
         'Cache-Control': 'no-store',
         ...(isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {}),
       });

@@ -41,6 +41,14 @@ function step(name, fn, timeout = 300_000) {
   });
 }
 
+/** The engine choice as shown: where its figures come from, each mode's line and winner. */
+async function engineChoice() {
+  const box = t.tid('engine-choice');
+  await box.waitFor({ state: 'visible', timeout: 30_000 });
+  const mode = async (m) => ({ text: ((await t.tid(`choice-${m}`).textContent()) ?? '').trim(), winner: await t.tid(`choice-${m}`).getAttribute('data-winner') });
+  return { source: await box.getAttribute('data-source'), key: await box.getAttribute('data-key'), frozen: await mode('frozen'), discriminative: await mode('discriminative') };
+}
+
 async function engineStatus() {
   const status = t.tid('backend-status');
   return { threads: Number(await status.getAttribute('data-threads')), inUse: await status.getAttribute('data-in-use'), text: ((await status.textContent()) ?? '').trim() };
@@ -91,6 +99,19 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
     assert.equal(s.threads, Math.min(cores, 16), `the CPU backend computes on every core: ${s.text}`);
     assert.equal(s.inUse, 'CPU (wasm)');
     assert.match(s.text, new RegExp(`CPU on ${s.threads} threads`));
+    // First start: every engine measured in both modes (the WebGPU engine in a measure-only
+    // worker, after its start-up check), the fastest per mode shown and in use.
+    const choice = await engineChoice();
+    console.log(`  ${choice.frozen.text}\n  ${choice.discriminative.text}`);
+    assert.equal(choice.source, 'measured');
+    for (const m of [choice.frozen, choice.discriminative]) {
+      assert.match(m.text, new RegExp(`CPU ${s.threads} threads \\d+(\\.\\d+)? img/s`));
+      assert.match(m.text, /CPU 1 thread/);
+      assert.match(m.text, /WebGPU/);
+    }
+    assert.equal(choice.frozen.winner, 'cpu_threads', choice.frozen.text);
+    assert.equal((await t.tid('gpu-check').getAttribute('data-passed')), 'true', 'SwiftShader passed its check in the measuring engine');
+    t.timings.engine_choice = choice;
     await t.poll('two default class cards', async () => (await t.tid('class-card').count()) === 2);
   }, 360_000);
 
@@ -128,6 +149,9 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
     await t.ready(300_000);
     await t.tid('restored-line').waitFor({ state: 'visible', timeout: 120_000 });
     assert.ok((await engineStatus()).threads > 1, 'the reloaded page runs the multi-threaded engine again');
+    const choice = await engineChoice();
+    assert.equal(choice.source, 'stored', 'a reload measures nothing');
+    assert.deepEqual([choice.frozen.text, choice.discriminative.text], [t.timings.engine_choice.frozen.text, t.timings.engine_choice.discriminative.text]);
     assert.deepEqual(await t.counts(), CLASSES.map(() => PER_CLASS));
     await page.evaluate(() => document.querySelectorAll('[data-testid="prediction-row"]').forEach((e) => e.remove()));
     const again = await predict();
@@ -154,4 +178,32 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
     console.log(`  bench: ${JSON.stringify(bench)}`);
     await t.shot('bench-threads');
   }, 360_000);
+
+  step('7. each run starts on the engine measured fastest for its mode', async () => {
+    // Remembered figures saying one CPU thread (the WebGPU engine) is fastest for frozen runs;
+    // every core still wins discriminative ones. The page reads them at start-up.
+    const { key } = await engineChoice();
+    await page.evaluate((key) => {
+      const name = `graft.engine-choice|${key}`;
+      const m = JSON.parse(localStorage.getItem(name));
+      m.timings.find((x) => x.candidate === 'cpu_one').speed.frozen.images_per_sec = 1e6;
+      localStorage.setItem(name, JSON.stringify(m));
+    }, key);
+    await page.reload();
+    await t.ready(300_000);
+    const choice = await engineChoice();
+    assert.deepEqual([choice.source, choice.frozen.winner, choice.discriminative.winner], ['stored', 'cpu_one', 'cpu_threads']);
+    // The last run was discriminative: the page started the engine that wins that mode.
+    assert.ok((await engineStatus()).threads > 1);
+    await t.tid('mode-frozen').check();
+    await t.setNumber('epochs', 1);
+    const frozen = await t.train('frozen_switched', { timeout: TIMEOUT });
+    assert.equal(frozen.metrics.backend, 'cpu');
+    assert.equal((await engineStatus()).threads, 1, 'the frozen run switched to the one-thread engine');
+    await t.tid('mode-discriminative').check();
+    await t.setNumber('warmup', 0);
+    const tuned = await t.train('discriminative_switched', { timeout: TIMEOUT });
+    assert.equal(tuned.metrics.mode, 'discriminative');
+    assert.ok((await engineStatus()).threads > 1, 'the discriminative run switched back to every core');
+  }, 2 * TIMEOUT);
 });

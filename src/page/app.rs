@@ -26,7 +26,7 @@ pub fn App() -> impl IntoView {
     let engine = Engine::start(state);
     state.engine.set_value(Some(engine));
     leptos::task::spawn_local(request_persistence(state));
-    let ready = move || state.boot.with(|b| *b == Boot::Ready);
+    let ready = move || state.usable();
 
     view! {
         <Header/>
@@ -55,7 +55,12 @@ pub fn App() -> impl IntoView {
 #[component]
 fn BootPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let measuring = move || state.choice.measuring.get();
     let text = move || match state.boot.get() {
+        _ if measuring().is_some() => format!(
+            "measuring which engine trains fastest in this browser (first start only): {}…",
+            measuring().unwrap_or_default()
+        ),
         Boot::Starting(s) => s,
         Boot::Loading { loaded, total: Some(t) } => {
             format!("downloading the pretrained MobileNetV2: {:.1} / {:.1} MB", loaded as f64 / 1e6, t as f64 / 1e6)
@@ -63,14 +68,13 @@ fn BootPanel() -> impl IntoView {
         Boot::Loading { loaded, total: None } => {
             format!("downloading the pretrained MobileNetV2: {:.1} MB", loaded as f64 / 1e6)
         }
-        Boot::Probing => "measuring WebGPU and CPU speed on this machine…".into(),
         Boot::Restoring => "restoring your saved project…".into(),
         Boot::Ready => "ready".into(),
         Boot::Failed(e) => format!("start-up failed: {e}"),
     };
     let fraction = move || match state.boot.get() {
         Boot::Loading { loaded, total: Some(t) } => loaded as f64 / t.max(1) as f64,
-        Boot::Probing | Boot::Restoring | Boot::Ready => 1.0,
+        Boot::Restoring | Boot::Ready => 1.0,
         _ => 0.0,
     };
     let failed = move || matches!(state.boot.get(), Boot::Failed(_));

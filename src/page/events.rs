@@ -12,16 +12,23 @@ use crate::page::THUMBS_SHOWN;
 pub fn apply(state: &AppState, event: Event) {
     match event {
         Event::Ready | Event::Crashed { .. } => {}
-        Event::Boot(stage) => state.boot.set(match stage {
-            BootStage::Starting { message } => Boot::Starting(message),
-            BootStage::Downloading { loaded, total } => Boot::Loading { loaded, total },
-            BootStage::Probing => Boot::Probing,
-            BootStage::Restoring => Boot::Restoring,
-            BootStage::Ready => Boot::Ready,
-            BootStage::Failed { message } => Boot::Failed(message),
-        }),
+        Event::Boot(stage) => {
+            if matches!(stage, BootStage::Ready | BootStage::Failed { .. }) {
+                state.quiet_switch.set(false);
+            }
+            state.boot.set(match stage {
+                BootStage::Starting { message } => Boot::Starting(message),
+                BootStage::Downloading { loaded, total } => Boot::Loading { loaded, total },
+                BootStage::Restoring => Boot::Restoring,
+                BootStage::Ready => Boot::Ready,
+                BootStage::Failed { message } => Boot::Failed(message),
+            })
+        }
         Event::Compute(info) => {
             state.backend_choice.set(info.choice);
+            if info.gpu_check.is_some() {
+                state.choice.gpu_check.set(info.gpu_check.clone());
+            }
             state.compute.set(info);
         }
         Event::Project(view) => {
@@ -130,6 +137,8 @@ fn apply_train(state: &AppState, event: TrainEvent) {
     let run = state.run;
     match event {
         TrainEvent::Loaded { classes, file_errors, .. } => {
+            // The engine posts what it trains on before it starts (and may have just started).
+            run.backend.set(state.compute.get_untracked().in_use);
             run.classes.set(classes);
             for e in file_errors {
                 run.warnings.update(|w| w.push(format!("{}: {}", e.file, e.reason)));

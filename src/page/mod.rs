@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod choice;
 pub mod client;
 pub mod components;
 pub mod events;

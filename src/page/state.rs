@@ -6,13 +6,14 @@ use graft_train::{EpochMetrics, Evaluation, Mode, PhaseKind, TrainConfig};
 use leptos::prelude::*;
 use serde::Serialize;
 
-use graft::protocol::{BackendChoice, ComputeInfo, FileProblem, ModelInfo};
+use graft::protocol::{BackendChoice, ComputeInfo, FileProblem, GpuCheck, ModelInfo};
+
+use crate::page::choice::Measured;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Boot {
     Starting(String),
     Loading { loaded: u64, total: Option<u64> },
-    Probing,
     Restoring,
     Ready,
     Failed(String),
@@ -288,6 +289,37 @@ impl LabState {
     }
 }
 
+/// Where the engine choice's figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChoiceSource {
+    /// Measured in this session.
+    Measured,
+    /// Remembered from an earlier start of this browser (same adapter, cores and build).
+    Stored,
+}
+
+impl ChoiceSource {
+    pub fn key(self) -> &'static str {
+        match self {
+            ChoiceSource::Measured => "measured",
+            ChoiceSource::Stored => "stored",
+        }
+    }
+}
+
+/// The engine choice: the figures per candidate and mode, and WebGPU's start-up check.
+#[derive(Debug, Clone, Copy)]
+pub struct ChoiceState {
+    /// What the figures hold for (adapter, cores, isolation, build).
+    pub key: RwSignal<String>,
+    pub measured: RwSignal<Option<Measured>>,
+    pub source: RwSignal<Option<ChoiceSource>>,
+    /// While measuring: what is being measured (the app waits for it).
+    pub measuring: RwSignal<Option<String>>,
+    /// WebGPU's start-up check in this session (from whichever engine ran it).
+    pub gpu_check: RwSignal<Option<GpuCheck>>,
+}
+
 #[derive(Clone, Copy)]
 pub struct AppState {
     pub boot: RwSignal<Boot>,
@@ -315,6 +347,9 @@ pub struct AppState {
     pub engine_restarts: RwSignal<u32>,
     /// Which engine worker runs (set when it is started).
     pub engine_kind: RwSignal<Option<crate::page::client::EngineKind>>,
+    /// Engines are being switched for a run: the page stays as it is meanwhile.
+    pub quiet_switch: RwSignal<bool>,
+    pub choice: ChoiceState,
     pub lab: LabState,
     /// The link to the engine worker (set once at start-up).
     pub engine: StoredValue<Option<crate::page::client::Engine>, LocalStorage>,
@@ -363,9 +398,23 @@ impl AppState {
             bench_running: RwSignal::new(false),
             engine_restarts: RwSignal::new(0),
             engine_kind: RwSignal::new(None),
+            quiet_switch: RwSignal::new(false),
+            choice: ChoiceState {
+                key: RwSignal::new(String::new()),
+                measured: RwSignal::new(None),
+                source: RwSignal::new(None),
+                measuring: RwSignal::new(None),
+                gpu_check: RwSignal::new(None),
+            },
             lab: LabState::new(),
             engine: StoredValue::new_local(None),
         }
+    }
+
+    /// The app is usable: the engine is ready and the engines are measured (a run's engine
+    /// switch keeps it usable).
+    pub fn usable(&self) -> bool {
+        (self.boot.get() == Boot::Ready || self.quiet_switch.get()) && self.choice.measuring.get().is_none()
     }
 
     /// Sends a command to the engine worker.

@@ -1,18 +1,14 @@
-//! Start-up inside the worker: acquire WebGPU (if any), download the backbone with progress, and
-//! measure which backend runs the backbone faster here (a software WebGPU adapter can be far
-//! slower than the CPU).
+//! Start-up inside the worker: acquire WebGPU (if any) and download the backbone with progress.
+//! (`gpu_check` then checks WebGPU's answers; the page asks for speed measurements.)
 
-use burn::module::Module;
-use burn::tensor::{Device, Distribution, Tensor};
-use graft_model::{MobileNetV2, WeightMap};
+use burn::tensor::Device;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Response, WorkerGlobalScope};
-use web_time::Instant;
 
 use crate::protocol::{BootStage, ComputeInfo, Event};
-use crate::worker::link::{post, yield_now};
+use crate::worker::link::post;
 
 /// Relative to the app's root (where index.html is).
 pub const WEIGHTS_URL: &str = "weights/mobilenet_v2.safetensors";
@@ -131,19 +127,10 @@ pub async fn fetch_weights(url: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// Backbone images/s for one 224×224 image, after one warm-up run (shader compilation).
-pub async fn probe(weights: &WeightMap, device: &Device) -> Result<f32, String> {
-    let backbone = MobileNetV2::load(weights, device).map_err(|e| e.to_string())?.valid();
-    let mut seconds = 0.0;
-    for run in 0..2 {
-        let x = Tensor::<4>::random([1, 3, 224, 224], Distribution::Normal(0.0, 1.0), device);
-        let t0 = Instant::now();
-        let features = backbone.forward(x);
-        features.slice([0..1, 0..1]).into_data_async().await.map_err(|e| e.to_string())?;
-        if run == 1 {
-            seconds = t0.elapsed().as_secs_f32();
-        }
-        yield_now().await;
-    }
-    Ok(1.0 / seconds.max(1e-6))
+/// A query parameter of the worker's own address: the page starts an engine with
+/// `?measure-only=1` (time it, restore nothing) or `?probe-fault=…` (a testing aid).
+pub fn worker_param(name: &str) -> Option<String> {
+    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let search = global.location().search();
+    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
 }

@@ -11,13 +11,14 @@ use burn::tensor::Device;
 use graft_data::rgba_to_rgb;
 use graft_model::{imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, WeightMap};
 use graft_project::{HeadChoice, ImageRecord, ModelRecord, ModelStatus, Project};
-use graft_train::{export_model, load_exported, predict, CancelToken, TrainedModel};
+use graft_train::{export_model, load_exported, measure_speed, predict, CancelToken, Mode, TrainedModel};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
+use web_time::Instant;
 
 use crate::protocol::{
-    Backend, BackendChoice, BootStage, ClassView, Command, ComputeInfo, Event, FileProblem, Level, ModelInfo,
-    PredictSource, ProjectView, Thumb,
+    Backend, BackendChoice, BootStage, Candidate, CandidateTiming, ClassView, Command, ComputeInfo, Event, FileProblem,
+    Level, ModelInfo, PredictSource, ProjectView, Thumb,
 };
 use crate::worker::boot::{self, Gpu};
 use crate::worker::decode;
@@ -52,6 +53,8 @@ pub struct Engine {
     pub unsaved: Cell<usize>,
     /// The models of the last Compare experiment, in lesson order.
     pub compare_models: RefCell<Vec<Option<(TrainedModel, Backend, Device)>>>,
+    /// Started by the page only to measure this engine's speed: no project is restored or saved.
+    pub measure_only: Cell<bool>,
 }
 
 pub fn image_row(r: &ImageRecord) -> ImageRow {
@@ -72,19 +75,26 @@ fn head_kind(choice: HeadChoice, classes: &[String]) -> Result<HeadKind, String>
 impl Engine {
     // ---- devices -------------------------------------------------------------------------
 
-    /// The backend in use: the user's choice, else the measured one; never a lost GPU.
-    pub fn backend(&self) -> Backend {
+    /// The backend a run in `mode` uses: the user's choice, else the measured one for that mode
+    /// (the CPU until the page sends one); never a lost or refused GPU.
+    pub fn backend_for(&self, mode: Mode) -> Backend {
         let c = self.compute.borrow();
         let wanted = match c.choice {
             BackendChoice::Webgpu => Backend::Webgpu,
             BackendChoice::Cpu => Backend::Cpu,
-            BackendChoice::Auto => c.auto_choice.unwrap_or(Backend::Cpu),
+            BackendChoice::Auto => c.auto.map_or(Backend::Cpu, |a| a.get(mode)),
         };
         if wanted == Backend::Webgpu && (self.gpu_lost.get() || self.gpu.borrow().is_none()) {
             Backend::Cpu
         } else {
             wanted
         }
+    }
+
+    /// The backend for the project's mode: what predictions, the lab and the benchmark use.
+    pub fn backend(&self) -> Backend {
+        let mode = self.project.borrow().settings.train.mode;
+        self.backend_for(mode)
     }
 
     pub fn device(&self, backend: Backend) -> Device {
@@ -324,8 +334,12 @@ impl Engine {
                 self.keep_prepared(class_id, prepared, problems).await;
             }
             Command::SetSettings { settings } => {
+                let mode_changed = self.project.borrow().settings.train.mode != settings.train.mode;
                 self.project.borrow_mut().settings = settings;
                 self.save_meta().await;
+                if mode_changed {
+                    self.post_compute();
+                }
             }
             Command::Train { resume } => {
                 if self.running.get() {
@@ -385,6 +399,13 @@ impl Engine {
                 self.post_storage().await;
             }
             Command::Bench { batches, iterations } => self.bench(&batches, iterations).await,
+            Command::Measure { best_frozen, best_discriminative } => {
+                self.measure(best_frozen, best_discriminative).await;
+            }
+            Command::UseMeasured { backends } => {
+                self.compute.borrow_mut().auto = Some(backends);
+                self.post_compute();
+            }
             Command::CheckData => crate::worker::lab::check_data(self).await,
             Command::Compare => {
                 if self.running.get() {
@@ -582,14 +603,65 @@ impl Engine {
         post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
     }
 
+    /// Times each backend of this engine in both modes: the CPU first (fast everywhere, and
+    /// what a slow GPU is cut short against), then WebGPU if it passed its start-up check.
+    async fn measure(&self, mut best_frozen: Option<f32>, mut best_discriminative: Option<f32>) {
+        // WebGPU is measured only once it passed its check.
+        if self.compute.borrow().gpu_checking {
+            post(&Event::Measuring { what: "checking WebGPU's answers first".into() });
+        }
+        while self.compute.borrow().gpu_checking {
+            gloo::timers::future::TimeoutFuture::new(100).await;
+        }
+        let t0 = Instant::now();
+        let Some(weights) = self.pretrained.borrow().clone() else {
+            return notice(Level::Error, "cannot measure: the backbone is not loaded");
+        };
+        let mut timings = Vec::new();
+        let threads = self.compute.borrow().cpu_threads.max(1);
+        let mut devices = vec![(if threads > 1 { Candidate::CpuThreads } else { Candidate::CpuOne }, Device::flex())];
+        let gpu = self.gpu.borrow().as_ref().map(|g| g.device.clone());
+        match gpu {
+            Some(device) if !self.gpu_lost.get() => devices.push((Candidate::Webgpu, device)),
+            _ if cfg!(feature = "webgpu") => {
+                let reason = self.compute.borrow().webgpu_error.clone().unwrap_or_else(|| "no WebGPU".into());
+                timings.push(CandidateTiming {
+                    candidate: Candidate::Webgpu,
+                    threads: 1,
+                    speed: None,
+                    refused: Some(reason),
+                });
+            }
+            _ => {}
+        }
+        for (candidate, device) in devices {
+            let threads = if candidate == Candidate::CpuThreads { threads } else { 1 };
+            let mut timing = CandidateTiming { candidate, threads, speed: None, refused: None };
+            post(&Event::Measuring { what: timing.label() });
+            match measure_speed(weights.as_ref(), &device, best_frozen, best_discriminative).await {
+                Ok(speed) => {
+                    let max = |a: Option<f32>, b: Option<f32>| a.into_iter().chain(b).reduce(f32::max);
+                    best_frozen = max(best_frozen, speed.frozen.images_per_sec);
+                    best_discriminative = max(best_discriminative, speed.discriminative.images_per_sec);
+                    timing.speed = Some(speed);
+                }
+                Err(e) => timing.refused = Some(format!("failed while timing: {e}")),
+            }
+            timings.push(timing);
+            yield_now().await;
+        }
+        post(&Event::Measured { timings, seconds: t0.elapsed().as_secs_f32() });
+    }
+
     // ---- start-up ------------------------------------------------------------------------
 
     pub async fn boot(self: &Rc<Self>) {
+        self.measure_only.set(boot::worker_param("measure-only").is_some());
         post(&Event::Boot(BootStage::Starting { message: "looking for WebGPU".into() }));
         let mut info = ComputeInfo { cpu_threads: boot::cpu_threads(), ..ComputeInfo::default() };
         let gpu = boot::init_webgpu(&mut info).await;
         *self.gpu.borrow_mut() = gpu;
-        *self.compute.borrow_mut() = info.clone();
+        *self.compute.borrow_mut() = info;
         self.post_compute();
 
         post(&Event::Boot(BootStage::Downloading { loaded: 0, total: None }));
@@ -608,28 +680,49 @@ impl Engine {
             }
         };
         *self.pretrained.borrow_mut() = Some(weights.clone());
-
-        post(&Event::Boot(BootStage::Probing));
-        info.cpu_speed = boot::probe(&weights, &Device::flex()).await.ok();
-        let gpu_device = self.gpu.borrow().as_ref().map(|g| g.device.clone());
-        if let Some(gpu) = gpu_device {
-            match boot::probe(&weights, &gpu).await {
-                Ok(speed) => info.webgpu_speed = Some(speed),
-                Err(e) => info.webgpu_error = Some(format!("WebGPU failed the speed check: {e}")),
+        // WebGPU is not offered until it passed its check, which runs beside the rest: the app
+        // is usable on the CPU meanwhile (a software adapter takes seconds to compile kernels).
+        #[cfg(feature = "webgpu")]
+        {
+            let gpu = self.gpu.borrow_mut().take();
+            if let Some(gpu) = gpu {
+                self.compute.borrow_mut().gpu_checking = true;
+                self.post_compute();
+                let engine = self.clone();
+                spawn_local(async move { engine.check_gpu(gpu, &weights).await });
             }
         }
-        info.auto_choice = Some(match (info.webgpu_speed, info.cpu_speed) {
-            (Some(g), Some(c)) if g > c => Backend::Webgpu,
-            (Some(_), None) => Backend::Webgpu,
-            _ => Backend::Cpu,
-        });
-        info.choice = self.compute.borrow().choice;
-        *self.compute.borrow_mut() = info;
-        self.post_compute();
 
-        post(&Event::Boot(BootStage::Restoring));
-        crate::worker::restore::restore(self).await;
+        if !self.measure_only.get() {
+            post(&Event::Boot(BootStage::Restoring));
+            crate::worker::restore::restore(self).await;
+        }
         post(&Event::Boot(BootStage::Ready));
+    }
+
+    /// Verify before trusting: WebGPU is offered only after one training step on it agreed with
+    /// the CPU's, without a WebGPU error (see `gpu_check`); otherwise it is refused for this
+    /// session and the CPU trains.
+    #[cfg(feature = "webgpu")]
+    async fn check_gpu(&self, gpu: Gpu, weights: &WeightMap) {
+        let fault = boot::worker_param("probe-fault");
+        let check = crate::worker::gpu_check::check(weights, &gpu, fault.as_deref()).await;
+        if check.passed {
+            *self.gpu.borrow_mut() = Some(gpu);
+        } else {
+            let reason = match check.worst {
+                Some(_) => format!("WebGPU answered wrong: {}", check.summary),
+                None => format!("WebGPU failed its check: {}", check.summary),
+            };
+            notice(Level::Error, format!("{reason}; training on the CPU"));
+            self.compute.borrow_mut().webgpu_error = Some(format!("refused by the start-up check ({reason})"));
+        }
+        {
+            let mut c = self.compute.borrow_mut();
+            c.gpu_check = Some(check);
+            c.gpu_checking = false;
+        }
+        self.post_compute();
     }
 
     /// Builds the model a run starts from: the kept one (resume) or pretrained + a new head.

@@ -5,6 +5,8 @@
 mod boot;
 mod decode;
 mod engine;
+#[cfg(feature = "webgpu")]
+mod gpu_check;
 mod idb;
 mod lab;
 mod link;

@@ -44,7 +44,8 @@ async fn run_inner(engine: &Rc<Engine>, resume: bool) {
             cfg.epochs = remaining_epochs(kept.record.status, cfg.epochs);
         }
     }
-    let backend = engine.backend();
+    // The backend measured fastest for this run's mode (or the user's choice).
+    let backend = engine.backend_for(cfg.mode);
     let device = engine.device(backend);
     let model = match engine.starting_model(resume, &dataset.classes, cfg.seed, &device) {
         Ok(m) => m,

@@ -40,7 +40,10 @@ fn start(state: AppState, resume: bool) {
     run.error.set(None);
     run.outcome.set(None);
     run.progress.set(Progress { fraction: 0.0, text: "starting".into() });
-    state.send(&Command::Train { resume });
+    state.engine.with_value(|e| match e {
+        Some(engine) => engine.train(resume),
+        None => state.send(&Command::Train { resume }),
+    });
 }
 
 #[component]
