@@ -7,9 +7,12 @@ mod blocks;
 mod classifier;
 pub mod depthwise;
 mod flex_fast;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod head;
 #[cfg(test)]
 mod kernel_test_data;
+pub mod launches;
 mod mobilenet;
 pub mod small_conv;
 mod source;

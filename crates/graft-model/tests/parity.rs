@@ -161,19 +161,42 @@ fn kept_imagenet_head_starts_from_the_matching_rows() {
     assert_eq!(&w[1280..], &original[985 * 1280..986 * 1280]);
 }
 
-#[test]
-fn wgpu_backend_matches_flex() {
-    // Natively wgpu runs on Vulkan (Mesa lavapipe on a GPU-less machine, installed by setup).
-    let x = || TensorData::new(fixed_input(1, 64), [1, 3, 64, 64]);
-    let logits = |device: Device| -> Vec<f32> {
+/// Logits of the pretrained ImageNet model on wgpu (Vulkan natively: Mesa lavapipe on a
+/// GPU-less machine, installed by setup) and on flex, for the trainable and the folded model.
+fn wgpu_logits_differ_from_flex_by(kernels: bool) -> f32 {
+    let x = || TensorData::new(fixed_input(2, 64), [2, 3, 64, 64]);
+    let logits = |device: Device, folded: bool| -> Vec<f32> {
         let model = imagenet_model(&device);
+        let model = if folded { model.folded() } else { model };
         model.forward(Tensor::<4>::from_data(x(), &device)).into_data().try_into_vec().unwrap()
     };
-    let flex = logits(Device::flex());
-    let gpu = logits(Device::wgpu(Default::default()));
-    let max_err = flex.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    println!("max |logit diff| wgpu vs flex: {max_err:e}");
-    assert!(max_err < 1e-3, "wgpu differs from flex by {max_err}");
+    #[cfg(feature = "gpu")]
+    graft_model::gpu::set_enabled(kernels);
+    #[cfg(not(feature = "gpu"))]
+    assert!(!kernels, "graft's GPU path needs the gpu feature");
+    let mut worst = 0.0f32;
+    for folded in [false, true] {
+        let flex = logits(Device::flex(), folded);
+        let gpu = logits(Device::wgpu(Default::default()), folded);
+        let err = flex.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        println!("max |logit diff| wgpu (graft kernels: {kernels}, folded: {folded}) vs flex: {err:e}");
+        worst = worst.max(err);
+    }
+    #[cfg(feature = "gpu")]
+    graft_model::gpu::set_enabled(true);
+    worst
+}
+
+#[test]
+fn wgpu_backend_matches_flex() {
+    // One test for both paths: the GPU path switch is process-wide.
+    let err = wgpu_logits_differ_from_flex_by(false);
+    assert!(err < 1e-3, "wgpu (burn's generic ops) differs from flex by {err}");
+    #[cfg(feature = "gpu")]
+    {
+        let err = wgpu_logits_differ_from_flex_by(true);
+        assert!(err < 1e-3, "wgpu (graft's kernels) differs from flex by {err}");
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ mod trainer;
 
 pub use archive::{read_zip, write_zip, ZipError, MAX_UNPACKED_BYTES};
 pub use batch::{index_tensor, read_floats};
-pub use bench::{bench, BenchReport, BenchRow, FORWARD_GFLOP_224, TRAIN_GFLOP_224};
+pub use bench::{bench, BenchOptions, BenchReport, BenchRow, OpGroupRow, FORWARD_GFLOP_224, TRAIN_GFLOP_224};
 pub use config::{Mode, TrainConfig};
 pub use events::{
     CancelToken, EpochMetrics, Evaluation, PhaseKind, RunOutcome, StepProgress, Summary, TrainEvent, ValItem,
