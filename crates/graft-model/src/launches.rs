@@ -25,6 +25,8 @@ pub fn op_group(kernel: &str) -> &'static str {
             "depthwise (graft)"
         } else if k.contains("affine") {
             "BatchNorm+ReLU6 (graft)"
+        } else if k.contains("adamw") {
+            "AdamW (graft)"
         } else {
             "stem patches (graft)"
         }

@@ -7,6 +7,7 @@ mod blocks;
 mod classifier;
 pub mod depthwise;
 mod flex_fast;
+pub mod fused_adamw;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 mod head;

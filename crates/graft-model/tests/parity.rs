@@ -235,3 +235,46 @@ fn a_head_that_does_not_fit_is_an_error_not_a_panic() {
     let spec = HeadSpec { kind: HeadKind::Replace, num_classes: 0, seed: 0 };
     assert!(ImageClassifier::from_pretrained(&weights, &spec, &device).is_err());
 }
+
+/// A training step's gradients on wgpu through graft's GPU path equal flex's: the stem, a
+/// depthwise and a 1x1 convolution, BatchNorm γ/β of each kind of layer, the last layer and
+/// the head, relative to each gradient's largest entry.
+#[cfg(feature = "gpu")]
+#[test]
+fn wgpu_gradients_match_flex() {
+    let x = || TensorData::new(fixed_input(2, 64), [2, 3, 64, 64]);
+    let grads = |device: Device| -> Vec<(String, Vec<f32>)> {
+        let device = device.autodiff();
+        let spec = HeadSpec { kind: HeadKind::Replace, num_classes: 4, seed: 3 };
+        let model = ImageClassifier::from_pretrained(&pretrained(), &spec, &device).unwrap();
+        let logits = model.forward(Tensor::<4>::from_data(x(), &device));
+        let weights = Tensor::<2>::from_floats([[1.0, -2.0, 0.5, 3.0], [-1.0, 0.25, 2.0, -0.5]], &device);
+        let g = (logits * weights).sum().backward();
+        let read = |t: Option<Tensor<4>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
+        let read1 = |t: Option<Tensor<1>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
+        let read2 = |t: Option<Tensor<2>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
+        let b = &model.backbone;
+        let block = &b.blocks[3]; // features.4: expand, depthwise, project, with a residual
+        vec![
+            ("stem conv".into(), read(b.stem.conv.weight.grad(&g))),
+            ("stem γ".into(), read1(b.stem.bn.gamma.grad(&g))),
+            ("expand conv".into(), read(block.layers[0].conv.weight.grad(&g))),
+            ("depthwise conv".into(), read(block.layers[1].conv.weight.grad(&g))),
+            ("depthwise γ".into(), read1(block.layers[1].bn.gamma.grad(&g))),
+            ("depthwise β".into(), read1(block.layers[1].bn.beta.grad(&g))),
+            ("project conv".into(), read(block.layers[2].conv.weight.grad(&g))),
+            ("project β".into(), read1(block.layers[2].bn.beta.grad(&g))),
+            ("last conv".into(), read(b.last.conv.weight.grad(&g))),
+            ("head".into(), read2(model.head.linear.weight.grad(&g))),
+        ]
+    };
+    let flex = grads(Device::flex());
+    let gpu = grads(Device::wgpu(Default::default()));
+    for ((name, want), (_, got)) in flex.iter().zip(&gpu) {
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let err = want.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale.max(1e-12);
+        println!("{name}: largest |gradient| {scale:e}, relative difference {err:e}");
+        assert!(scale > 0.0, "{name}: no gradient reached it");
+        assert!(err < 1e-3, "{name}: wgpu differs from flex by {err} (relative)");
+    }
+}

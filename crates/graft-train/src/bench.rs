@@ -4,7 +4,7 @@
 //! batch's device time by op group.
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
 use graft_model::launches::{is_gpu, LaunchCount, Launches};
 use graft_model::{HeadKind, HeadSpec, ImageClassifier, MobileNetV2, WeightMap, FEATURE_DIM};
@@ -157,7 +157,7 @@ pub async fn bench(
 
         // Frozen: one head step on cached features (what each later epoch costs).
         let mut head = model.head.clone().fork(&autodiff).train();
-        let mut optim = AdamWConfig::new().init();
+        let mut optim = crate::optim::adamw(1e-4);
         let m = measure(&device, iterations, options, async || {
             let f = Tensor::<2>::random([batch, FEATURE_DIM], Distribution::Normal(0.0, 1.0), &autodiff);
             let loss = cross_entropy(head.forward(f), smoothed_targets(&labels, CLASSES, 0.1, &autodiff));
@@ -174,7 +174,7 @@ pub async fn bench(
             .map_err(|e| e.to_string())?
             .fork(&autodiff)
             .train();
-        let mut optim = AdamWConfig::new().init();
+        let mut optim = crate::optim::adamw(1e-4);
         let m = measure(&device, iterations, options, async || {
             let x = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &autodiff);
             let loss = cross_entropy(full.forward(x), smoothed_targets(&labels, CLASSES, 0.1, &autodiff));

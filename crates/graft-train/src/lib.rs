@@ -10,6 +10,7 @@ mod events;
 mod export;
 mod loss;
 mod metrics;
+mod optim;
 mod predict;
 mod schedule;
 mod trainer;
@@ -24,6 +25,7 @@ pub use events::{
 pub use export::{export_model, load_exported, ExportBundle, ExportError, LoadError, Manifest};
 pub use loss::{argmax, cross_entropy, smoothed_targets};
 pub use metrics::confusion_evaluation;
+pub use optim::{adamw, GraftAdamW};
 pub use predict::{predict, Prediction};
 pub use schedule::OneCycle;
 pub use trainer::{RunResult, TrainError, TrainedModel, Trainer};

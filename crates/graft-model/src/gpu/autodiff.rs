@@ -102,7 +102,41 @@ impl<B: Backend + MobileNetGrads> Backward<B, 1> for StemPatchesBackward {
     }
 }
 
+#[derive(Debug)]
+struct DenseBackward;
+
+impl<B: Backend + MobileNetGrads> Backward<B, 2> for DenseBackward {
+    /// The rows and the weight.
+    type State = (Primitive<B>, Primitive<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [x_node, w_node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, w) = ops.state;
+        if let Some(node) = w_node {
+            let shape = burn::backend::TensorMetadata::shape(&w);
+            grads.register::<B>(node.id, B::dense_weight_grad(grad.clone(), x, shape));
+        }
+        // The stem's patches are constants (images need no gradient): no matmul for them.
+        if let Some(node) = x_node {
+            grads.register::<B>(node.id, B::dense_input_grad(grad, w));
+        }
+    }
+}
+
 impl<B: Backend + MobileNetOps + MobileNetGrads, C: CheckpointStrategy> MobileNetOps for Autodiff<B, C> {
+    fn dense(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node()];
+        let (x, w) = (x.into_primitive(), weight.into_primitive());
+        match DenseBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = B::dense(x.clone(), w.clone());
+                prep.finish((x, w), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::dense(x, w)),
+        }
+    }
+
     fn depthwise(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

@@ -2,10 +2,11 @@
 //! extension (forward, backward, fusion-aware) and the NHWC forward pass that uses them.
 
 mod autodiff;
-mod kernels;
+pub(crate) mod kernels;
 mod ops;
 pub(crate) mod path;
 
+pub use kernels::AdamScalars;
 pub use ops::{LayerSpec, MobileNetGrads, MobileNetOps};
 pub use path::{enabled, set_enabled};
 #[cfg(test)]

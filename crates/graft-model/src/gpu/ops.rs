@@ -12,12 +12,14 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend};
 use burn::tensor::{DType, Shape};
 use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::kernel::matmul::{matmul, MatmulStrategy};
+use burn_cubecl::ops::{permute, reshape};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeBackend;
 use cubecl::calculate_cube_count_elemwise;
 use cubecl::prelude::*;
 
-use super::kernels;
+use super::kernels::{self, AdamScalars, AdamScalarsLaunch};
 
 /// What a layer is, beside its tensors: the kernels' compile-time switches and the geometry.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,6 +81,12 @@ pub trait MobileNetOps: Backend {
         spec: LayerSpec,
     ) -> FloatTensor<Self>;
 
+    /// `x · wᵀ`: rows `[M, K]` times a weight `[C_out, …]` flattened to `[C_out, K]` (a 1x1
+    /// convolution over NHWC rows; the stem over its patches). Its gradients come out in the
+    /// weight's own layout, ready for the optimizer without a copy.
+    #[fusion(dtype = x, shape = Shape::new([x[0], weight[0]]))]
+    fn dense(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// The stem's 3x3 patches (padding 1) of NCHW RGB images, as `[N·OH·OW, 27]` rows.
     #[fusion(dtype = x, shape = patches_shape(x, &stride))]
     fn stem_patches(x: FloatTensor<Self>, stride: usize) -> FloatTensor<Self>;
@@ -113,6 +121,26 @@ pub trait MobileNetGrads: Backend {
         spec: LayerSpec,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
+    /// One AdamW step: `(param, m, v)` updated from the gradient. `first`: the moments start
+    /// at zero and `m`, `v` are not read.
+    #[fusion(meta = |param, _grad, _m, _v, _scalars, _first| (param.clone(), param.clone(), param.clone()))]
+    fn adamw_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        scalars: AdamScalars,
+        first: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `dz · w`: the rows' gradient of [`MobileNetOps::dense`].
+    #[fusion(dtype = grad, shape = Shape::new([grad[0], weight.num_elements() / weight[0]]))]
+    fn dense_input_grad(grad: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `dzᵀ · x` shaped like the weight: the weight's gradient of [`MobileNetOps::dense`].
+    #[fusion(dtype = grad, shape = weight.clone())]
+    fn dense_weight_grad(grad: FloatTensor<Self>, x: FloatTensor<Self>, weight: Shape) -> FloatTensor<Self>;
+
     /// The images' gradient from the gradient of [`MobileNetOps::stem_patches`].
     #[fusion(dtype = grad, shape = images.clone())]
     fn stem_patches_backward(grad: FloatTensor<Self>, images: Shape, stride: usize) -> FloatTensor<Self>;
@@ -135,12 +163,25 @@ fn flat(t: CubeTensor) -> BufferArg {
     into_contiguous(t).into_buffer_arg()
 }
 
-/// Rows per partial sum of the backward passes: enough threads (`tiles × channels`) to fill a
-/// GPU, enough rows per thread to keep the partial buffers and the final reduction small.
-fn rows_per_tile(rows: usize, channels: usize) -> usize {
-    const THREADS: usize = 1 << 15;
-    (rows * channels / THREADS).clamp(16, 1024)
+/// Channels per vector: 4 wherever the channel count allows (every MobileNetV2 layer), else 1.
+fn vector_size(channels: usize) -> usize {
+    if channels % 4 == 0 {
+        4
+    } else {
+        1
+    }
 }
+
+/// Rows per thread of the row-tiled kernels: enough threads (`tiles × channel vectors`) to
+/// fill a GPU, enough rows per thread to amortise its set-up (and, backward, to keep the
+/// partial sums and their final reduction small).
+fn rows_per_tile(rows: usize, channel_vectors: usize, threads: usize) -> usize {
+    (rows * channel_vectors / threads).clamp(4, 1024)
+}
+
+/// Threads the forward kernels aim for; the backward ones take fewer, longer rows.
+const FORWARD_THREADS: usize = 1 << 16;
+const BACKWARD_THREADS: usize = 1 << 14;
 
 impl MobileNetOps for CubeBackend {
     fn depthwise(
@@ -156,13 +197,17 @@ impl MobileNetOps for CubeBackend {
         let (h, w, c) = (shape[1], shape[2], shape[3]);
         let out_shape = depthwise_out_shape(&shape, spec.stride);
         let (oh, ow) = (out_shape[1], out_shape[2]);
+        let rows = out_shape[0] * oh;
+        let vs = vector_size(c);
+        let cvs = c / vs;
         let y = empty(&x, out_shape);
-        let (count, dim) = grid(&y, y.meta.num_elements());
+        let (count, dim) = grid(&y, rows * cvs);
         unsafe {
             kernels::depthwise_forward::launch_unchecked(
                 &y.client.clone(),
                 count,
                 dim,
+                vs,
                 flat(x),
                 flat(weight),
                 flat(gamma),
@@ -172,9 +217,10 @@ impl MobileNetOps for CubeBackend {
                 y.clone().into_buffer_arg(),
                 h,
                 w,
-                c,
                 oh,
                 ow,
+                cvs,
+                rows,
                 spec.eps,
                 spec.stride,
                 spec.norm,
@@ -207,13 +253,19 @@ impl MobileNetOps for CubeBackend {
         affine_launch(z, gamma, beta, mean, var, Some(residual), spec)
     }
 
+    fn dense(x: CubeTensor, weight: CubeTensor) -> CubeTensor {
+        let rhs = permute(weight_2d(weight), &[1, 0]);
+        matmul(x, rhs, None, MatmulStrategy::default(), DType::F32).expect("a matmul of f32 rows")
+    }
+
     fn stem_patches(x: CubeTensor, stride: usize) -> CubeTensor {
         let shape = x.meta.shape().clone();
         let (h, w) = (shape[2], shape[3]);
         let out_shape = patches_shape(&shape, stride);
         let (oh, ow) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
+        let pixels = out_shape[0];
         let patches = empty(&x, out_shape);
-        let (count, dim) = grid(&patches, patches.meta.num_elements());
+        let (count, dim) = grid(&patches, pixels);
         unsafe {
             kernels::stem_patches::launch_unchecked(
                 &patches.client.clone(),
@@ -225,6 +277,7 @@ impl MobileNetOps for CubeBackend {
                 w,
                 oh,
                 ow,
+                pixels,
                 stride,
             );
         }
@@ -243,8 +296,13 @@ fn affine_launch(
 ) -> CubeTensor {
     let shape = z.meta.shape().clone();
     let c = shape[shape.num_dims() - 1];
+    let m_rows = shape.num_elements() / c;
+    let vs = vector_size(c);
+    let cvs = c / vs;
+    let tile = rows_per_tile(m_rows, cvs, FORWARD_THREADS);
+    let tiles = m_rows.div_ceil(tile);
     let y = empty(&z, shape);
-    let (count, dim) = grid(&y, y.meta.num_elements());
+    let (count, dim) = grid(&y, tiles * cvs);
     let add = residual.is_some();
     // Without a residual the kernel never reads that slot: bind `z` there.
     let residual = residual.unwrap_or_else(|| z.clone());
@@ -253,6 +311,7 @@ fn affine_launch(
             &y.client.clone(),
             count,
             dim,
+            vs,
             flat(z),
             flat(gamma),
             flat(beta),
@@ -260,7 +319,10 @@ fn affine_launch(
             flat(var),
             flat(residual),
             y.clone().into_buffer_arg(),
-            c,
+            cvs,
+            m_rows,
+            tile,
+            tiles,
             spec.eps,
             spec.norm,
             spec.relu6,
@@ -283,26 +345,27 @@ impl MobileNetGrads for CubeBackend {
     ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
         assert!(spec.norm, "only trainable (BatchNorm) layers have a backward pass");
         let in_shape = x.meta.shape().clone();
-        let (h, w, c) = (in_shape[1], in_shape[2], in_shape[3]);
+        let (n, h, w, c) = (in_shape[0], in_shape[1], in_shape[2], in_shape[3]);
         let out_shape = depthwise_out_shape(&in_shape, spec.stride);
         let (oh, ow) = (out_shape[1], out_shape[2]);
-        let positions = out_shape[0] * oh * ow;
-        let rows = rows_per_tile(positions, c);
-        let tiles = positions.div_ceil(rows);
+        let rows = n * oh;
+        let vs = vector_size(c);
+        let cvs = c / vs;
         let gs = empty(&x, out_shape);
-        let partial = empty(&x, Shape::new([tiles, 11, c]));
+        let partial = empty(&x, Shape::new([rows, 11, c]));
         let dx = empty(&x, in_shape);
         let dweight = empty(&x, Shape::new([c, 1, 3, 3]));
         let dgamma = empty(&x, Shape::new([c]));
         let dbeta = empty(&x, Shape::new([c]));
         let client = x.client.clone();
         let weight = into_contiguous(weight);
-        let (count, dim) = grid(&x, tiles * c);
+        let (count, dim) = grid(&x, rows * cvs);
         unsafe {
             kernels::depthwise_backward_prepare::launch_unchecked(
                 &client,
                 count,
                 dim,
+                vs,
                 flat(x),
                 flat(weight.clone()),
                 flat(gamma),
@@ -314,42 +377,43 @@ impl MobileNetGrads for CubeBackend {
                 partial.clone().into_buffer_arg(),
                 h,
                 w,
-                c,
                 oh,
                 ow,
-                positions,
+                cvs,
                 rows,
-                tiles,
                 spec.eps,
                 spec.stride,
                 spec.relu6,
             );
-            let (count, dim) = grid(&dx, dx.meta.num_elements());
+            let (count, dim) = grid(&dx, n * h * cvs);
             kernels::depthwise_backward_input::launch_unchecked(
                 &client,
                 count,
                 dim,
+                vs,
                 gs.into_buffer_arg(),
                 flat(weight),
                 dx.clone().into_buffer_arg(),
                 h,
                 w,
-                c,
                 oh,
                 ow,
+                cvs,
+                n * h,
                 spec.stride,
             );
-            let (count, dim) = grid(&dgamma, c);
+            let (count, dim) = grid(&dgamma, cvs);
             kernels::depthwise_backward_finish::launch_unchecked(
                 &client,
                 count,
                 dim,
+                vs,
                 partial.into_buffer_arg(),
                 dgamma.clone().into_buffer_arg(),
                 dbeta.clone().into_buffer_arg(),
                 dweight.clone().into_buffer_arg(),
-                c,
-                tiles,
+                cvs,
+                rows,
             );
         }
         (dx, dweight, dgamma, dbeta)
@@ -368,19 +432,22 @@ impl MobileNetGrads for CubeBackend {
         let shape = z.meta.shape().clone();
         let c = shape[shape.num_dims() - 1];
         let m_rows = shape.num_elements() / c;
-        let rows = rows_per_tile(m_rows, c);
-        let tiles = m_rows.div_ceil(rows);
+        let vs = vector_size(c);
+        let cvs = c / vs;
+        let tile = rows_per_tile(m_rows, cvs, BACKWARD_THREADS);
+        let tiles = m_rows.div_ceil(tile);
         let dz = empty(&z, shape);
         let partial = empty(&z, Shape::new([tiles, 2, c]));
         let dgamma = empty(&z, Shape::new([c]));
         let dbeta = empty(&z, Shape::new([c]));
         let client = z.client.clone();
-        let (count, dim) = grid(&z, tiles * c);
+        let (count, dim) = grid(&z, tiles * cvs);
         unsafe {
             kernels::affine_backward_prepare::launch_unchecked(
                 &client,
                 count,
                 dim,
+                vs,
                 flat(z),
                 flat(gamma),
                 flat(beta),
@@ -389,22 +456,23 @@ impl MobileNetGrads for CubeBackend {
                 flat(grad),
                 dz.clone().into_buffer_arg(),
                 partial.clone().into_buffer_arg(),
-                c,
+                cvs,
                 m_rows,
-                rows,
+                tile,
                 tiles,
                 spec.eps,
                 spec.relu6,
             );
-            let (count, dim) = grid(&dgamma, c);
+            let (count, dim) = grid(&dgamma, cvs);
             kernels::affine_backward_finish::launch_unchecked(
                 &client,
                 count,
                 dim,
+                vs,
                 partial.into_buffer_arg(),
                 dgamma.clone().into_buffer_arg(),
                 dbeta.clone().into_buffer_arg(),
-                c,
+                cvs,
                 tiles,
             );
         }
@@ -432,4 +500,56 @@ impl MobileNetGrads for CubeBackend {
         }
         dx
     }
+
+    fn adamw_step(
+        param: CubeTensor,
+        grad: CubeTensor,
+        m: CubeTensor,
+        v: CubeTensor,
+        s: AdamScalars,
+        first: bool,
+    ) -> (CubeTensor, CubeTensor, CubeTensor) {
+        let shape = param.meta.shape().clone();
+        let len = shape.num_elements();
+        let vs = vector_size(len);
+        let (p_out, m_out, v_out) = (empty(&param, shape.clone()), empty(&param, shape.clone()), empty(&param, shape));
+        let (count, dim) = grid(&param, len / vs);
+        let scalars = AdamScalarsLaunch::new(s.lr, s.beta_1, s.beta_2, s.epsilon, s.bias_1, s.bias_2, s.decay);
+        unsafe {
+            kernels::adamw_step::launch_unchecked(
+                &param.client.clone(),
+                count,
+                dim,
+                vs,
+                flat(param),
+                flat(grad),
+                flat(m),
+                flat(v),
+                p_out.clone().into_buffer_arg(),
+                m_out.clone().into_buffer_arg(),
+                v_out.clone().into_buffer_arg(),
+                len / vs,
+                scalars,
+                first,
+            );
+        }
+        (p_out, m_out, v_out)
+    }
+
+    fn dense_input_grad(grad: CubeTensor, weight: CubeTensor) -> CubeTensor {
+        matmul(grad, weight_2d(weight), None, MatmulStrategy::default(), DType::F32).expect("a matmul of f32 rows")
+    }
+
+    fn dense_weight_grad(grad: CubeTensor, x: CubeTensor, weight: Shape) -> CubeTensor {
+        let lhs = permute(grad, &[1, 0]);
+        let dw = matmul(lhs, x, None, MatmulStrategy::default(), DType::F32).expect("a matmul of f32 rows");
+        reshape(dw, weight)
+    }
+}
+
+/// A `[C_out, …]` weight as the `[C_out, K]` matrix it is in memory.
+fn weight_2d(weight: CubeTensor) -> CubeTensor {
+    let shape = weight.meta.shape().clone();
+    let c_out = shape[0];
+    reshape(into_contiguous(weight), Shape::new([c_out, shape.num_elements() / c_out]))
 }

@@ -63,9 +63,14 @@ fn pointwise(layer: &ConvBn, x: Tensor<4>, residual: Option<Tensor<4>>) -> Tenso
     let [n, h, w, c_in] = x.dims();
     let weight = layer.conv.weight.val();
     let c_out = weight.dims()[0];
-    let z = x.reshape([n * h * w, c_in]).matmul(weight.reshape([c_out, c_in]).transpose());
+    let z = dense(x.reshape([n * h * w, c_in]), weight);
     let y = affine(layer, z, residual.map(|r| r.reshape([n * h * w, c_out])));
     y.reshape([n, h, w, c_out])
+}
+
+/// Rows `[M, K]` times a `[C_out, …]` weight flattened to `[C_out, K]`, transposed.
+fn dense(x: Tensor<2>, weight: Tensor<4>) -> Tensor<2> {
+    Tensor::from_dispatch(Dispatch::dense(x.into_dispatch(), weight.into_dispatch()))
 }
 
 /// BatchNorm/bias, ReLU6 and an optional residual on `[M, C]` rows.
@@ -101,7 +106,7 @@ fn stem(layer: &ConvBn, images: Tensor<4>) -> Tensor<4> {
     let patches: Tensor<2> = Tensor::from_dispatch(Dispatch::stem_patches(images.into_dispatch(), stride));
     let weight = layer.conv.weight.val();
     let c_out = weight.dims()[0];
-    let z = patches.matmul(weight.reshape([c_out, 27]).transpose());
+    let z = dense(patches, weight);
     affine(layer, z, None).reshape([n, oh, ow, c_out])
 }
 

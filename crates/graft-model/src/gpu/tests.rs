@@ -313,3 +313,31 @@ fn stem_patches_are_the_convolution_and_differentiate() {
         assert!(max_diff(&got.1, &want.1) < 1e-4, "stride {stride}: images' gradient");
     }
 }
+
+/// graft's AdamW kernel and burn's AdamW (on the CPU) take the same steps.
+#[test]
+fn fused_adamw_matches_burns_adamw() {
+    use burn::optim::{AdamWConfig, Optimizer};
+
+    use crate::fused_adamw::{self, AdamHyper};
+
+    let n = 37;
+    let p0 = values(n, 20, -1.0, 1.0);
+    let h = AdamHyper { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-5, weight_decay: 0.05 };
+    let burn_adamw = AdamWConfig::new().with_weight_decay(h.weight_decay).build();
+    let flex = Device::flex();
+    let device = gpu();
+    let (mut want, mut state) = (tensor(&p0, [n], &flex), None);
+    let (mut got, mut moments) = (tensor(&p0, [n], &device), None);
+    assert!(fused_adamw::applies(&got));
+    for step in 1..=4u32 {
+        let g = values(n, 30 + step, -2.0, 2.0);
+        let lr = 0.01 * f64::from(step);
+        (want, state) = burn_adamw.step(lr, want, tensor(&g, [n], &flex), state);
+        let (p, m, v) = fused_adamw::step(got, tensor(&g, [n], &device), moments, lr, step as usize, &h);
+        got = p;
+        moments = Some((m, v));
+        let diff = max_diff(&host(got.clone()), &host(want.clone()));
+        assert!(diff < 1e-6, "step {step}: parameters differ by {diff}");
+    }
+}
