@@ -590,7 +590,8 @@ impl Engine {
                 backend: backend.label().into(),
             });
         };
-        let mut report = graft_train::bench(&weights, &device, batches, iterations.max(1), 224).await;
+        let options = graft_train::BenchOptions::default();
+        let mut report = graft_train::bench(&weights, &device, batches, iterations.max(1), 224, options).await;
         if let Ok(r) = report.as_mut() {
             r.rows.push(graft_project::bench_ingest(8));
         }

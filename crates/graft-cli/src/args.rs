@@ -222,8 +222,24 @@ pub struct BenchArgs {
     /// Also print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// On a GPU backend: graft's kernels (the default), burn's generic ops, or both side by side.
+    #[arg(long, value_enum, default_value = "graft")]
+    pub gpu_path: GpuPath,
+    /// On a GPU backend: time every kernel of one more batch and print the time by op group.
+    #[arg(long)]
+    pub profile: bool,
     #[command(flatten)]
     pub common: Common,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GpuPath {
+    /// graft's NHWC path with its own kernels.
+    Graft,
+    /// burn's generic ops (the baseline).
+    Generic,
+    /// Both, one after the other in the same run.
+    Both,
 }
 
 #[derive(Args)]

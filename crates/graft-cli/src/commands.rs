@@ -9,11 +9,11 @@ use futures::executor::block_on;
 use graft_data::{decode_image_named, Dataset};
 use graft_model::{imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, IMAGENET_CLASSES};
 use graft_train::{
-    export_model, load_exported, predict as run_predict, write_zip, ExportBundle, Manifest, RunOutcome, TrainedModel,
-    Trainer,
+    export_model, load_exported, predict as run_predict, write_zip, BenchOptions, ExportBundle, Manifest, RunOutcome,
+    TrainedModel, Trainer,
 };
 
-use crate::args::{BenchArgs, CheckArgs, ConvertArgs, ExportArgs, HeadName, PredictArgs, TrainArgs};
+use crate::args::{BenchArgs, CheckArgs, ConvertArgs, ExportArgs, GpuPath, HeadName, PredictArgs, TrainArgs};
 use crate::backend::{backend_label, device, load_pretrained, peak_rss_mib, weights_path};
 use crate::progress::Progress;
 
@@ -205,16 +205,46 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     let backend = backend_label(args.common.backend);
     let pretrained = load_pretrained(&weights_path(&args.common))?;
     let (batches, iters, input) = (&args.batches, args.iters.max(1), args.input_size);
-    let mut report = block_on(graft_train::bench(&pretrained, &dev, batches, iters, input))?;
+    let options = BenchOptions { time_op_groups: args.profile };
+    let gpu = graft_model::launches::is_gpu(&dev);
+    let paths: &[(bool, &str)] = match (gpu, args.gpu_path) {
+        (false, _) => &[(true, "")],
+        (true, GpuPath::Graft) => &[(true, " [graft kernels]")],
+        (true, GpuPath::Generic) => &[(false, " [burn generic]")],
+        (true, GpuPath::Both) => &[(false, " [burn generic]"), (true, " [graft kernels]")],
+    };
+    let mut report: Option<graft_train::BenchReport> = None;
+    for &(kernels, label) in paths {
+        graft_model::gpu::set_enabled(kernels);
+        let mut part = block_on(graft_train::bench(&pretrained, &dev, batches, iters, input, options))?;
+        part.rows.iter_mut().for_each(|r| r.what.push_str(label));
+        match report.as_mut() {
+            Some(r) => r.rows.extend(part.rows),
+            None => report = Some(part),
+        }
+    }
+    graft_model::gpu::set_enabled(true);
+    let mut report = report.ok_or("nothing was measured")?;
     report.rows.push(graft_project::bench_ingest(16));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     }
     println!("backend {backend}, input {input}x{input}, {iters} timed batches each");
-    println!("{:<42} {:>5} {:>10} {:>10} {:>9}", "what", "batch", "img/s", "ms/batch", "GFLOP/s");
+    println!("{:<58} {:>5} {:>9} {:>9} {:>8} {:>10}", "what", "batch", "img/s", "ms/batch", "GFLOP/s", "dispatches");
     for r in &report.rows {
         let gflops = r.gflops_per_sec.map(|g| format!("{g:.1}")).unwrap_or_else(|| "-".into());
-        println!("{:<42} {:>5} {:>10.1} {:>10.1} {gflops:>9}", r.what, r.batch, r.images_per_sec, r.ms_per_batch);
+        let dispatches = r.dispatches.map(|d| format!("{d:.0}")).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<58} {:>5} {:>9.2} {:>9.1} {gflops:>8} {dispatches:>10}",
+            r.what, r.batch, r.images_per_sec, r.ms_per_batch
+        );
+    }
+    for r in report.rows.iter().filter(|r| !r.op_groups.is_empty()) {
+        println!("  {} (batch {}), one batch by op group:", r.what, r.batch);
+        for g in &r.op_groups {
+            let ms = g.ms.map(|ms| format!("{ms:9.1} ms")).unwrap_or_default();
+            println!("    {:<34} {:>6} launches {ms}", g.group, g.launches);
+        }
     }
     for &b in batches {
         let get = |what: &str| {

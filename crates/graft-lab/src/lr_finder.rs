@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::{Dataset, SeededRng};
 use graft_model::{Head, HeadKind, HeadSpec, ImageClassifier, RandomWeights};
@@ -142,7 +142,7 @@ where
     let spec = HeadSpec { kind: HeadKind::Replace, num_classes: classes, seed: sweep.seed };
     let mut head: Head =
         Head::new(&spec, &RandomWeights::new(sweep.seed), &device).map_err(|e| e.to_string())?.fork(&autodiff).train();
-    let mut optim: ModuleOptimizer = AdamWConfig::new().init();
+    let mut optim: ModuleOptimizer = graft_train::adamw(1e-4);
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = SeededRng::new(sweep.seed);
     let mut recorder = Recorder::new(sweep);
@@ -191,7 +191,7 @@ where
     }
     let autodiff = device.clone().without_autodiff().autodiff();
     let mut model = model.fork(&autodiff).train();
-    let mut optim: ModuleOptimizer = AdamWConfig::new().init();
+    let mut optim: ModuleOptimizer = graft_train::adamw(1e-4);
     let pre = &dataset.preprocess;
     let s = pre.input_size as usize;
     let mut order = items.to_vec();

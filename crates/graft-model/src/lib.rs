@@ -7,9 +7,13 @@ mod blocks;
 mod classifier;
 pub mod depthwise;
 mod flex_fast;
+pub mod fused_adamw;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod head;
 #[cfg(test)]
 mod kernel_test_data;
+pub mod launches;
 mod mobilenet;
 pub mod small_conv;
 mod source;

@@ -55,12 +55,22 @@ impl MobileNetV2 {
 
     /// Images `[N, 3, H, W]` (normalised) → pooled features `[N, 1280]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        #[cfg(feature = "gpu")]
+        if crate::gpu::path::applies(&images) {
+            return crate::gpu::path::pool_nhwc(crate::gpu::path::feature_map_nhwc(self, images));
+        }
         Self::pool(self.feature_map(images))
     }
 
     /// The last block's activations before pooling: `[N, 1280, H/32, W/32]` (what Grad-CAM
     /// explains).
     pub fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
+        // On a GPU the whole pass runs in NHWC (see `gpu::path`); the map comes back as a
+        // permuted view with NCHW dims.
+        #[cfg(feature = "gpu")]
+        if crate::gpu::path::applies(&images) {
+            return crate::gpu::path::feature_map_nhwc(self, images).permute([0, 3, 1, 2]);
+        }
         let mut x = self.stem.forward(images);
         for block in &self.blocks {
             x = block.forward(x);

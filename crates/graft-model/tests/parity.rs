@@ -161,19 +161,42 @@ fn kept_imagenet_head_starts_from_the_matching_rows() {
     assert_eq!(&w[1280..], &original[985 * 1280..986 * 1280]);
 }
 
-#[test]
-fn wgpu_backend_matches_flex() {
-    // Natively wgpu runs on Vulkan (Mesa lavapipe on a GPU-less machine, installed by setup).
-    let x = || TensorData::new(fixed_input(1, 64), [1, 3, 64, 64]);
-    let logits = |device: Device| -> Vec<f32> {
+/// Logits of the pretrained ImageNet model on wgpu (Vulkan natively: Mesa lavapipe on a
+/// GPU-less machine, installed by setup) and on flex, for the trainable and the folded model.
+fn wgpu_logits_differ_from_flex_by(kernels: bool) -> f32 {
+    let x = || TensorData::new(fixed_input(2, 64), [2, 3, 64, 64]);
+    let logits = |device: Device, folded: bool| -> Vec<f32> {
         let model = imagenet_model(&device);
+        let model = if folded { model.folded() } else { model };
         model.forward(Tensor::<4>::from_data(x(), &device)).into_data().try_into_vec().unwrap()
     };
-    let flex = logits(Device::flex());
-    let gpu = logits(Device::wgpu(Default::default()));
-    let max_err = flex.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    println!("max |logit diff| wgpu vs flex: {max_err:e}");
-    assert!(max_err < 1e-3, "wgpu differs from flex by {max_err}");
+    #[cfg(feature = "gpu")]
+    graft_model::gpu::set_enabled(kernels);
+    #[cfg(not(feature = "gpu"))]
+    assert!(!kernels, "graft's GPU path needs the gpu feature");
+    let mut worst = 0.0f32;
+    for folded in [false, true] {
+        let flex = logits(Device::flex(), folded);
+        let gpu = logits(Device::wgpu(Default::default()), folded);
+        let err = flex.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        println!("max |logit diff| wgpu (graft kernels: {kernels}, folded: {folded}) vs flex: {err:e}");
+        worst = worst.max(err);
+    }
+    #[cfg(feature = "gpu")]
+    graft_model::gpu::set_enabled(true);
+    worst
+}
+
+#[test]
+fn wgpu_backend_matches_flex() {
+    // One test for both paths: the GPU path switch is process-wide.
+    let err = wgpu_logits_differ_from_flex_by(false);
+    assert!(err < 1e-3, "wgpu (burn's generic ops) differs from flex by {err}");
+    #[cfg(feature = "gpu")]
+    {
+        let err = wgpu_logits_differ_from_flex_by(true);
+        assert!(err < 1e-3, "wgpu (graft's kernels) differs from flex by {err}");
+    }
 }
 
 #[test]
@@ -211,4 +234,47 @@ fn a_head_that_does_not_fit_is_an_error_not_a_panic() {
     assert!(ImageClassifier::from_pretrained(&weights, &spec, &device).is_err());
     let spec = HeadSpec { kind: HeadKind::Replace, num_classes: 0, seed: 0 };
     assert!(ImageClassifier::from_pretrained(&weights, &spec, &device).is_err());
+}
+
+/// A training step's gradients on wgpu through graft's GPU path equal flex's: the stem, a
+/// depthwise and a 1x1 convolution, BatchNorm γ/β of each kind of layer, the last layer and
+/// the head, relative to each gradient's largest entry.
+#[cfg(feature = "gpu")]
+#[test]
+fn wgpu_gradients_match_flex() {
+    let x = || TensorData::new(fixed_input(2, 64), [2, 3, 64, 64]);
+    let grads = |device: Device| -> Vec<(String, Vec<f32>)> {
+        let device = device.autodiff();
+        let spec = HeadSpec { kind: HeadKind::Replace, num_classes: 4, seed: 3 };
+        let model = ImageClassifier::from_pretrained(&pretrained(), &spec, &device).unwrap();
+        let logits = model.forward(Tensor::<4>::from_data(x(), &device));
+        let weights = Tensor::<2>::from_floats([[1.0, -2.0, 0.5, 3.0], [-1.0, 0.25, 2.0, -0.5]], &device);
+        let g = (logits * weights).sum().backward();
+        let read = |t: Option<Tensor<4>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
+        let read1 = |t: Option<Tensor<1>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
+        let read2 = |t: Option<Tensor<2>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
+        let b = &model.backbone;
+        let block = &b.blocks[3]; // features.4: expand, depthwise, project, with a residual
+        vec![
+            ("stem conv".into(), read(b.stem.conv.weight.grad(&g))),
+            ("stem γ".into(), read1(b.stem.bn.gamma.grad(&g))),
+            ("expand conv".into(), read(block.layers[0].conv.weight.grad(&g))),
+            ("depthwise conv".into(), read(block.layers[1].conv.weight.grad(&g))),
+            ("depthwise γ".into(), read1(block.layers[1].bn.gamma.grad(&g))),
+            ("depthwise β".into(), read1(block.layers[1].bn.beta.grad(&g))),
+            ("project conv".into(), read(block.layers[2].conv.weight.grad(&g))),
+            ("project β".into(), read1(block.layers[2].bn.beta.grad(&g))),
+            ("last conv".into(), read(b.last.conv.weight.grad(&g))),
+            ("head".into(), read2(model.head.linear.weight.grad(&g))),
+        ]
+    };
+    let flex = grads(Device::flex());
+    let gpu = grads(Device::wgpu(Default::default()));
+    for ((name, want), (_, got)) in flex.iter().zip(&gpu) {
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let err = want.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale.max(1e-12);
+        println!("{name}: largest |gradient| {scale:e}, relative difference {err:e}");
+        assert!(scale > 0.0, "{name}: no gradient reached it");
+        assert!(err < 1e-3, "{name}: wgpu differs from flex by {err} (relative)");
+    }
 }

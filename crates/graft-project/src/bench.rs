@@ -47,6 +47,8 @@ pub fn bench_ingest(count: usize) -> BenchRow {
         ms_per_batch: seconds * 1000.0 / photos.len() as f32,
         gflops_per_sec: None,
         device_bytes_reserved: None,
+        dispatches: None,
+        op_groups: Vec::new(),
     }
 }
 

@@ -1,10 +1,13 @@
 //! Throughput benchmark on synthetic input: frozen feature extraction, head-only steps on
 //! cached features, and full fine-tune steps (forward + backward + AdamW over every weight).
+//! On a GPU each row also counts the kernels a batch launches and, natively, splits one
+//! batch's device time by op group.
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
-use graft_model::{HeadKind, HeadSpec, ImageClassifier, WeightMap, FEATURE_DIM};
+use graft_model::launches::{is_gpu, LaunchCount, Launches};
+use graft_model::{HeadKind, HeadSpec, ImageClassifier, MobileNetV2, WeightMap, FEATURE_DIM};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
@@ -17,17 +20,34 @@ pub struct BenchRow {
     pub batch: usize,
     pub images_per_sec: f32,
     pub ms_per_batch: f32,
-    /// Achieved compute rate, counting MobileNetV2 as ~0.3 GFLOP per 224² image forward and
-    /// ~0.9 forward + backward (scaled with the input area); `None` where it does not apply.
+    /// Achieved compute rate, counting MobileNetV2 as 0.6 GFLOP (2 × 0.3 G multiply-adds) per
+    /// 224² image forward and 1.8 forward + backward (scaled with the input area); `None`
+    /// where it does not apply.
     pub gflops_per_sec: Option<f32>,
     /// Device allocator bytes reserved after the measurement (GPU backends; `None` on flex).
     pub device_bytes_reserved: Option<u64>,
+    /// Kernel launches (dispatches) per batch, averaged over the timed batches (GPU backends).
+    #[serde(default)]
+    pub dispatches: Option<f32>,
+    /// One more batch, profiled: launches and device time by op group (GPU backends; times
+    /// only natively, where each kernel can be waited for).
+    #[serde(default)]
+    pub op_groups: Vec<OpGroupRow>,
 }
 
-/// GFLOP of one MobileNetV2 forward pass on a 224×224 image (the convention of the papers).
-pub const FORWARD_GFLOP_224: f32 = 0.3;
-/// GFLOP of one forward + backward pass on a 224×224 image.
-pub const TRAIN_GFLOP_224: f32 = 0.9;
+/// One op group of a profiled batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpGroupRow {
+    pub group: String,
+    pub launches: u64,
+    /// Device time of its kernels, each run alone; `None` where kernels cannot be timed.
+    pub ms: Option<f32>,
+}
+
+/// GFLOP of one MobileNetV2 forward pass on a 224×224 image: ~300 M multiply-adds, 2 FLOP each.
+pub const FORWARD_GFLOP_224: f32 = 0.6;
+/// GFLOP of one forward + backward pass on a 224×224 image (backward ≈ 2 × forward).
+pub const TRAIN_GFLOP_224: f32 = 1.8;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -36,7 +56,62 @@ pub struct BenchReport {
     pub rows: Vec<BenchRow>,
 }
 
+/// What to measure beside throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BenchOptions {
+    /// Time each kernel of one extra batch per row (natively; wasm cannot wait for a kernel).
+    pub time_op_groups: bool,
+}
+
 const CLASSES: usize = 5;
+
+/// A benchmark of one kind of batch: `run` does batch `i`, returning once its result is read.
+struct Measured {
+    seconds: f32,
+    dispatches: Option<f32>,
+    op_groups: Vec<OpGroupRow>,
+}
+
+fn op_rows(launches: Launches, timed: bool) -> Vec<OpGroupRow> {
+    let mut rows: Vec<OpGroupRow> = launches
+        .groups
+        .into_iter()
+        .map(|(group, (launches, seconds))| OpGroupRow {
+            group: group.to_string(),
+            launches,
+            ms: timed.then_some((seconds * 1000.0) as f32),
+        })
+        .collect();
+    rows.sort_by(|a, b| b.ms.unwrap_or(0.0).total_cmp(&a.ms.unwrap_or(0.0)).then(b.launches.cmp(&a.launches)));
+    rows
+}
+
+/// Times `iterations` batches after one warm-up; on a GPU also counts their launches and
+/// profiles one more.
+async fn measure<F>(device: &Device, iterations: usize, options: BenchOptions, mut run: F) -> Result<Measured, String>
+where
+    F: AsyncFnMut() -> Result<(), String>,
+{
+    run().await?;
+    let gpu = is_gpu(device);
+    let count = gpu.then(|| LaunchCount::start(false));
+    let t0 = Instant::now();
+    for _ in 0..iterations {
+        run().await?;
+    }
+    let seconds = t0.elapsed().as_secs_f32();
+    let dispatches = count.and_then(LaunchCount::finish).map(|l| l.total as f32 / iterations as f32);
+    let mut op_groups = Vec::new();
+    if gpu {
+        let timed = options.time_op_groups;
+        let count = LaunchCount::start(timed);
+        run().await?;
+        if let Some(launches) = count.finish() {
+            op_groups = op_rows(launches, timed);
+        }
+    }
+    Ok(Measured { seconds, dispatches, op_groups })
+}
 
 /// Times `iterations` batches (after one warm-up batch) of each kind for each batch size.
 pub async fn bench(
@@ -45,80 +120,71 @@ pub async fn bench(
     batches: &[usize],
     iterations: usize,
     input_size: u32,
+    options: BenchOptions,
 ) -> Result<BenchReport, String> {
     let device = device.clone().without_autodiff();
     let autodiff = device.clone().autodiff();
     let spec = HeadSpec { kind: HeadKind::Replace, num_classes: CLASSES, seed: 0 };
     let model = ImageClassifier::from_pretrained(pretrained, &spec, &device).map_err(|e| e.to_string())?;
-    let frozen_backbone = model.backbone.valid().folded();
+    let frozen_backbone: MobileNetV2 = model.backbone.valid().folded();
     let mut rows = Vec::new();
     let s = input_size as usize;
     let area = (input_size as f32 / 224.0).powi(2);
     for &batch in batches {
         let labels: Vec<usize> = (0..batch).map(|i| i % CLASSES).collect();
-        let row = |what: &str, seconds: f32, gflop_per_image: Option<f32>| {
-            let images_per_sec = (batch * iterations) as f32 / seconds;
+        let row = |what: &str, m: Measured, gflop_per_image: Option<f32>| {
+            let images_per_sec = (batch * iterations) as f32 / m.seconds;
             BenchRow {
                 what: what.to_string(),
                 batch,
                 images_per_sec,
-                ms_per_batch: seconds * 1000.0 / iterations as f32,
+                ms_per_batch: m.seconds * 1000.0 / iterations as f32,
                 gflops_per_sec: gflop_per_image.map(|g| g * area * images_per_sec),
                 device_bytes_reserved: device.memory_pool_usage().map(|u| u.bytes_reserved),
+                dispatches: m.dispatches,
+                op_groups: m.op_groups,
             }
         };
 
         // Frozen: backbone inference only (what the feature cache costs, once per image).
-        let mut elapsed = 0.0;
-        for i in 0..=iterations {
+        let m = measure(&device, iterations, options, async || {
             let x = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
-            let t0 = Instant::now();
             let features = frozen_backbone.forward(x);
-            read_matrix(features.slice([0..1, 0..1])).await?;
-            if i > 0 {
-                elapsed += t0.elapsed().as_secs_f32();
-            }
-        }
-        rows.push(row("frozen: backbone features", elapsed, Some(FORWARD_GFLOP_224)));
+            read_matrix(features.slice([0..1, 0..1])).await.map(drop)
+        })
+        .await?;
+        rows.push(row("frozen: backbone features", m, Some(FORWARD_GFLOP_224)));
 
         // Frozen: one head step on cached features (what each later epoch costs).
         let mut head = model.head.clone().fork(&autodiff).train();
-        let mut optim = AdamWConfig::new().init();
-        let mut elapsed = 0.0;
-        for i in 0..=iterations {
+        let mut optim = crate::optim::adamw(1e-4);
+        let m = measure(&device, iterations, options, async || {
             let f = Tensor::<2>::random([batch, FEATURE_DIM], Distribution::Normal(0.0, 1.0), &autodiff);
-            let t0 = Instant::now();
             let loss = cross_entropy(head.forward(f), smoothed_targets(&labels, CLASSES, 0.1, &autodiff));
             let mut grads = loss.backward();
             let g = GradientsParams::from_module(&mut grads, &head);
-            head = optim.step(1e-3, head, g);
-            read_matrix(loss.detach().reshape([1, 1])).await?;
-            if i > 0 {
-                elapsed += t0.elapsed().as_secs_f32();
-            }
-        }
-        rows.push(row("frozen: head step on cache", elapsed, None));
+            head = optim.step(1e-3, head.clone(), g);
+            read_matrix(loss.detach().reshape([1, 1])).await.map(drop)
+        })
+        .await?;
+        rows.push(row("frozen: head step on cache", m, None));
 
         // Discriminative: full forward + backward + update of every parameter.
         let mut full = ImageClassifier::from_pretrained(pretrained, &spec, &device)
             .map_err(|e| e.to_string())?
             .fork(&autodiff)
             .train();
-        let mut optim = AdamWConfig::new().init();
-        let mut elapsed = 0.0;
-        for i in 0..=iterations {
+        let mut optim = crate::optim::adamw(1e-4);
+        let m = measure(&device, iterations, options, async || {
             let x = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &autodiff);
-            let t0 = Instant::now();
             let loss = cross_entropy(full.forward(x), smoothed_targets(&labels, CLASSES, 0.1, &autodiff));
             let mut grads = loss.backward();
             let g = GradientsParams::from_module(&mut grads, &full);
-            full = optim.step(1e-4, full, g);
-            read_matrix(loss.detach().reshape([1, 1])).await?;
-            if i > 0 {
-                elapsed += t0.elapsed().as_secs_f32();
-            }
-        }
-        rows.push(row("discriminative: full fine-tune step", elapsed, Some(TRAIN_GFLOP_224)));
+            full = optim.step(1e-4, full.clone(), g);
+            read_matrix(loss.detach().reshape([1, 1])).await.map(drop)
+        })
+        .await?;
+        rows.push(row("discriminative: full fine-tune step", m, Some(TRAIN_GFLOP_224)));
     }
     Ok(BenchReport { input_size, iterations, rows })
 }

@@ -13,6 +13,7 @@ mod events;
 mod export;
 mod loss;
 mod metrics;
+mod optim;
 mod predict;
 mod probe;
 mod schedule;
@@ -21,7 +22,7 @@ mod trainer;
 
 pub use archive::{read_zip, write_zip, ZipError, MAX_UNPACKED_BYTES};
 pub use batch::{index_tensor, read_floats};
-pub use bench::{bench, BenchReport, BenchRow, FORWARD_GFLOP_224, TRAIN_GFLOP_224};
+pub use bench::{bench, BenchOptions, BenchReport, BenchRow, OpGroupRow, FORWARD_GFLOP_224, TRAIN_GFLOP_224};
 pub use config::{Mode, TrainConfig};
 pub use events::{
     CancelToken, EpochMetrics, Evaluation, PhaseKind, RunOutcome, StepProgress, Summary, TrainEvent, ValItem,
@@ -29,6 +30,7 @@ pub use events::{
 pub use export::{export_model, load_exported, ExportBundle, ExportError, LoadError, Manifest};
 pub use loss::{argmax, cross_entropy, smoothed_targets};
 pub use metrics::confusion_evaluation;
+pub use optim::{adamw, GraftAdamW};
 pub use predict::{predict, Prediction};
 pub use probe::{
     compare_readings, probe_step, synthetic_pixels, ProbeComparison, ProbeQuantity, ProbeReading, QuantityDiff,

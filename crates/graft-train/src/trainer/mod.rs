@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor};
 use graft_data::{stratified_split, Dataset, DatasetError, Preprocess, SeededRng};
 use graft_model::{Head, HeadKind, ImageClassifier, MobileNetV2};
@@ -149,7 +149,7 @@ impl Trainer {
         };
         let inference_backbone = (cfg.mode == Mode::Frozen).then(|| backbone.folded());
         let head = model.head.fork(&autodiff).train();
-        let optimizer = AdamWConfig::new().with_weight_decay(cfg.weight_decay).init();
+        let optimizer = crate::optim::adamw(cfg.weight_decay);
 
         let count = |idx: &[usize]| {
             let mut c = vec![0; classes];
