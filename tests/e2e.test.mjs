@@ -265,9 +265,17 @@ describe('graft e2e', () => {
     const { metrics: m } = await t.train('frozen_webgpu', { timeout: TRAIN_TIMEOUT });
     assert.equal(m.backend, 'webgpu');
     assert.ok(m.evaluation && m.evaluation.accuracy > 0.5, `WebGPU evaluation ${JSON.stringify(m.evaluation)}`);
+    // The bench page on WebGPU counts kernel launches per batch (the CPU has none to count).
+    const bench = await t.runBench(2);
+    console.log(`  WebGPU bench: ${JSON.stringify(bench)}`);
+    for (const row of bench.filter((b) => !b.what.startsWith('ingest'))) {
+      assert.ok(row.dispatches > 0, `dispatches counted: ${JSON.stringify(row)}`);
+    }
+    t.timings.bench_webgpu = bench;
+    await t.tid('bench-close').click();
     await t.tid('backend-select').selectOption('auto');
     await t.tid('augment').check();
-  }, TRAIN_TIMEOUT + 120_000);
+  }, TRAIN_TIMEOUT + 420_000);
 
   step('4. discriminative fine-tuning (CPU): loss falls, the page never blocks', async () => {
     const { metrics: m, longest } = await t.trainDiscriminative('discriminative', { timeout: TRAIN_TIMEOUT });

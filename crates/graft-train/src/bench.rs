@@ -72,6 +72,8 @@ struct Measured {
     op_groups: Vec<OpGroupRow>,
 }
 
+// Milliseconds of one batch fit an f32.
+#[allow(clippy::cast_possible_truncation)]
 fn op_rows(launches: Launches, timed: bool) -> Vec<OpGroupRow> {
     let mut rows: Vec<OpGroupRow> = launches
         .groups

@@ -6,7 +6,7 @@
 //! driver miscompiles or silently skips a kernel answers differently and is refused.
 
 use burn::module::{Module, Param};
-use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use graft_data::SeededRng;
 use graft_model::{Head, HeadKind, HeadSpec, ImageClassifier, MobileNetV2, WeightSource};
@@ -203,7 +203,8 @@ impl StepModel {
         let count = model.backbone.num_layers();
         Ok(Self {
             factors: (0..count).map(|i| cfg.backbone_layer_factor(i, count)).collect(),
-            optimizer: AdamWConfig::new().with_weight_decay(cfg.weight_decay).init(),
+            // The trainer's own optimiser: on a GPU its fused AdamW kernel is checked too.
+            optimizer: crate::optim::adamw(cfg.weight_decay),
             backbone: model.backbone.fork(&autodiff).train(),
             head: model.head.fork(&autodiff).train(),
             cfg,

@@ -21,8 +21,8 @@ pub fn BenchPanel() -> impl IntoView {
     view! {
         <Show when=move || state.show_bench.get()>
             <section class="panel bench" data-testid="bench">
-                <h2>"Benchmark " <button class="link" on:click=move |_| state.show_bench.set(false)>"close"</button></h2>
-                <p class="hint">"Synthetic 224×224 batches on the backend in use: backbone features (frozen mode pays this once per image), a head step on cached features (each later frozen epoch), a full fine-tune step (every discriminative step), and ingest: synthetic 640×480 photos decoded and prepared per second."</p>
+                <h2>"Benchmark " <button class="link" data-testid="bench-close" on:click=move |_| state.show_bench.set(false)>"close"</button></h2>
+                <p class="hint">"Synthetic 224×224 batches on the backend in use: backbone features (frozen mode pays this once per image), a head step on cached features (each later frozen epoch), a full fine-tune step (every discriminative step), and ingest: synthetic 640×480 photos decoded and prepared per second. On WebGPU, dispatches count the kernels each batch launches."</p>
                 <div class="controls">
                     <label>"batch sizes " <input data-testid="bench-batches" prop:value=move || batches.get() on:change=move |ev| batches.set(event_target_value(&ev))/></label>
                     <label>"timed batches " <input type="number" data-testid="bench-iters" prop:value=move || iterations.get().to_string()
@@ -34,14 +34,18 @@ pub fn BenchPanel() -> impl IntoView {
                     Err(e) => view! { <p class="error">{e}</p> }.into_any(),
                     Ok((backend, r)) => view! {
                         <table class="confusion" data-testid="bench-table">
-                            <thead><tr><th>"backend"</th><th>"what"</th><th>"batch"</th><th>"img/s"</th><th>"ms/batch"</th><th>"GFLOP/s"</th><th>"GPU pool reserved"</th></tr></thead>
+                            <thead><tr><th>"backend"</th><th>"what"</th><th>"batch"</th><th>"img/s"</th><th>"ms/batch"</th><th>"GFLOP/s"</th><th>"dispatches"</th><th>"by op group (launches)"</th><th>"GPU pool reserved"</th></tr></thead>
                             <tbody>{r.rows.into_iter().map(|row| {
                                 let memory = row.device_bytes_reserved.map(|b| format!("{:.0} MiB", b as f64 / 1048576.0)).unwrap_or("–".into());
                                 let gflops = row.gflops_per_sec.map(|g| format!("{g:.1}")).unwrap_or("–".into());
+                                // Kernel launches per batch (GPU only), and where one profiled batch spent them.
+                                let dispatches = row.dispatches.map(|d| format!("{d:.0}")).unwrap_or("–".into());
+                                let data_dispatches = row.dispatches.map(|d| d.to_string()).unwrap_or_default();
+                                let groups = row.op_groups.iter().map(|g| format!("{} {}", g.group, g.launches)).collect::<Vec<_>>().join(" · ");
                                 view! {
-                                    <tr data-testid="bench-row" data-what=row.what.clone() data-batch=row.batch.to_string() data-ips=row.images_per_sec.to_string()>
+                                    <tr data-testid="bench-row" data-what=row.what.clone() data-batch=row.batch.to_string() data-ips=row.images_per_sec.to_string() data-dispatches=data_dispatches>
                                         <td>{backend.clone()}</td><td>{row.what.clone()}</td><td>{row.batch}</td>
-                                        <td>{format!("{:.2}", row.images_per_sec)}</td><td>{format!("{:.0}", row.ms_per_batch)}</td><td>{gflops}</td><td>{memory}</td>
+                                        <td>{format!("{:.2}", row.images_per_sec)}</td><td>{format!("{:.0}", row.ms_per_batch)}</td><td>{gflops}</td><td>{dispatches}</td><td class="op-groups">{groups}</td><td>{memory}</td>
                                     </tr>
                                 }
                             }).collect_view()}</tbody>

@@ -137,6 +137,7 @@ impl<N: Size> Window<N> {
     }
 
     /// Moves to output column `ox` (> 0): stride 1 reuses two columns, stride 2 one.
+    #[allow(clippy::too_many_arguments)]
     fn advance(
         &mut self,
         x: &[Vector<f32, N>],

@@ -47,7 +47,7 @@ fn patches_shape(x: &Shape, stride: usize) -> Shape {
 #[backend_extension(Cube, Fusion: cfg(feature = "fusion"), Autodiff)]
 pub trait MobileNetOps: Backend {
     /// Depthwise 3x3 (padding 1) + BatchNorm or bias + optional ReLU6, NHWC in and out.
-    #[fusion(dtype = x, shape = depthwise_out_shape(x, &spec.stride))]
+    #[fusion(dtype = x, shape = depthwise_out_shape(x, spec.stride))]
     fn depthwise(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -88,15 +88,17 @@ pub trait MobileNetOps: Backend {
     fn dense(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// The stem's 3x3 patches (padding 1) of NCHW RGB images, as `[N·OH·OW, 27]` rows.
-    #[fusion(dtype = x, shape = patches_shape(x, &stride))]
+    #[fusion(dtype = x, shape = patches_shape(x, *stride))]
     fn stem_patches(x: FloatTensor<Self>, stride: usize) -> FloatTensor<Self>;
 }
 
 /// The backward passes, called by the autodiff steps on the inner backend.
+// A layer's gradient needs its input, weight and four BatchNorm vectors.
+#[allow(clippy::too_many_arguments)]
 #[backend_extension(Cube, Fusion: cfg(feature = "fusion"))]
 pub trait MobileNetGrads: Backend {
     /// Gradients of [`MobileNetOps::depthwise`]: `(dx, dweight, dgamma, dbeta)`.
-    #[fusion(meta = |grad, x, weight, gamma, _beta, _mean, _var, _spec| (x.clone(), weight.clone(), gamma.clone(), gamma.clone()))]
+    #[fusion(meta = |_grad, x, weight, gamma, _beta, _mean, _var, _spec| (x.clone(), weight.clone(), gamma.clone(), gamma.clone()))]
     fn depthwise_backward(
         grad: FloatTensor<Self>,
         x: FloatTensor<Self>,
@@ -110,7 +112,7 @@ pub trait MobileNetGrads: Backend {
 
     /// Gradients of [`MobileNetOps::affine`]: `(dz, dgamma, dbeta)` (a residual's gradient is
     /// the upstream gradient itself).
-    #[fusion(meta = |grad, z, gamma, _beta, _mean, _var, _spec| (z.clone(), gamma.clone(), gamma.clone()))]
+    #[fusion(meta = |_grad, z, gamma, _beta, _mean, _var, _spec| (z.clone(), gamma.clone(), gamma.clone()))]
     fn affine_backward(
         grad: FloatTensor<Self>,
         z: FloatTensor<Self>,
@@ -165,7 +167,7 @@ fn flat(t: CubeTensor) -> BufferArg {
 
 /// Channels per vector: 4 wherever the channel count allows (every MobileNetV2 layer), else 1.
 fn vector_size(channels: usize) -> usize {
-    if channels % 4 == 0 {
+    if channels.is_multiple_of(4) {
         4
     } else {
         1

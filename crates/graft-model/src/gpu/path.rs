@@ -42,6 +42,8 @@ pub(crate) fn applies(x: &Tensor<4>) -> bool {
 /// The four BatchNorm vectors of `layer` on `device`, or its bias four times when the layer is
 /// folded, and the kernels' spec.
 fn norm(layer: &ConvBn, device: &Device, stride: usize) -> ([Tensor<1>; 4], LayerSpec) {
+    // BatchNorm's epsilon (1e-5) fits an f32.
+    #[allow(clippy::cast_possible_truncation)]
     let spec = |norm| LayerSpec { norm, relu6: layer.relu6, stride, eps: layer.bn.epsilon as f32 };
     if layer.folded {
         let bias = layer.conv.bias.as_ref().expect("a folded layer has a bias").val();
@@ -110,7 +112,7 @@ fn stem(layer: &ConvBn, images: Tensor<4>) -> Tensor<4> {
     affine(layer, z, None).reshape([n, oh, ow, c_out])
 }
 
-fn block(block: &InvertedResidual, input: Tensor<4>) -> Tensor<4> {
+fn block(block: &InvertedResidual, input: &Tensor<4>) -> Tensor<4> {
     let mut x = input.clone();
     let last = block.layers.len() - 1;
     for (i, layer) in block.layers.iter().enumerate() {
@@ -128,7 +130,7 @@ fn block(block: &InvertedResidual, input: Tensor<4>) -> Tensor<4> {
 pub(crate) fn feature_map_nhwc(net: &MobileNetV2, images: Tensor<4>) -> Tensor<4> {
     let mut x = stem(&net.stem, images);
     for b in &net.blocks {
-        x = block(b, x);
+        x = block(b, &x);
     }
     pointwise(&net.last, x, None)
 }

@@ -17,7 +17,7 @@ fn gpu() -> Device {
 
 /// Deterministic values in [lo, hi).
 fn values(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
-    (0..n as u32)
+    (0..u32::try_from(n).expect("a test tensor's length fits a u32"))
         .map(|i| {
             let v = i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(97_531)) >> 8;
             lo + (hi - lo) * ((v % 10_007) as f32 / 10_007.0)
