@@ -51,16 +51,16 @@ run)
     bin=$CARGO_TARGET_DIR/release/graft
     weights=static/weights/mobilenet_v2.safetensors
   fi
-  batches=16,32,64
-  nvidia-smi -L >"$out/gpu.txt" 2>&1 || { echo "no NVIDIA GPU: lavapipe, batch 16" >"$out/gpu.txt"; batches=16; }
+  batches=16,32,64 iters=5
+  nvidia-smi -L >"$out/gpu.txt" 2>&1 || { echo "no NVIDIA GPU: lavapipe, batch 16" >"$out/gpu.txt"; batches=16 iters=2; }
   nproc >>"$out/gpu.txt"
   cat "$out/gpu.txt"
   {
     echo "== wgpu (Vulkan): graft's kernels and burn's generic ops, batches $batches"
-    "$bin" bench --backend wgpu --weights "$weights" --batches "$batches" --iters 5 --gpu-path both --profile --json \
+    "$bin" bench --backend wgpu --weights "$weights" --batches "$batches" --iters "$iters" --gpu-path both --profile --json \
       | tee "$out/wgpu.txt"
     echo "== flex ($(nproc) cores), same batches"
-    "$bin" bench --backend flex --weights "$weights" --batches "$batches" --iters 3 --json | tee "$out/flex.txt"
+    "$bin" bench --backend flex --weights "$weights" --batches "$batches" --iters "$iters" --json | tee "$out/flex.txt"
   } 2>&1 | tee "$out/log.txt"
   ;;
 *)

@@ -102,7 +102,7 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
     // First start: every engine measured in both modes (the WebGPU engine in a measure-only
     // worker, after its start-up check), the fastest per mode shown and in use.
     const choice = await engineChoice();
-    console.log(`  ${choice.frozen.text}\n  ${choice.discriminative.text}`);
+    console.log(`  ${choice.frozen.text}\n  ${choice.discriminative.text}\n  ${await t.tid('engine-choice').locator('.hint').textContent()}`);
     assert.equal(choice.source, 'measured');
     for (const m of [choice.frozen, choice.discriminative]) {
       assert.match(m.text, new RegExp(`CPU ${s.threads} threads \\d+(\\.\\d+)? img/s`));

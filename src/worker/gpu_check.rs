@@ -1,13 +1,14 @@
 //! Verify before trusting: at start-up, before WebGPU is offered, one training step of the real
 //! model runs on the WebGPU device inside WebGPU error scopes (validation, internal, out of
-//! memory) and is compared with the same step on the CPU (`graft_train::probe_step`). Any error
-//! or difference past `PROBE_TOLERANCE` refuses WebGPU for the session. On wasm a shader that
+//! memory) and is compared with the same step on the CPU (`graft_train::probe_step`), first with
+//! graft's own GPU kernels, then (if those answered wrong) with burn's generic ones. Any error, or
+//! a difference past `PROBE_TOLERANCE` on both, refuses WebGPU for the session. On wasm a shader that
 //! fails WebGPU validation does not fail its launch (tracel-ai/cubecl#1641): its dispatch is
 //! skipped and its outputs keep stale data — the error scopes and the comparison both see that.
 
 use burn::tensor::Device;
 use graft_model::WeightMap;
-use graft_train::{compare_readings, probe_step, PROBE_TOLERANCE};
+use graft_train::{compare_readings, probe_step, ProbeComparison, ProbeReading, PROBE_TOLERANCE};
 use web_time::Instant;
 
 use crate::protocol::GpuCheck;
@@ -21,13 +22,88 @@ fn refused(summary: String, t0: Instant) -> GpuCheck {
 /// `gradient` or `update` perturbs WebGPU's reading before the comparison; `validation` makes a
 /// WebGPU call the device must refuse, inside the scopes.
 pub async fn check(weights: &WeightMap, gpu: &Gpu, fault: Option<&str>) -> GpuCheck {
-    use burn::tensor::wgpu::wgpu;
     let t0 = Instant::now();
     let cpu = match probe_step(weights, &Device::flex()).await {
         Ok(r) => r,
         Err(e) => return refused(format!("the CPU's reference step failed ({e}), so WebGPU could not be checked"), t0),
     };
 
+    // graft's own kernels first; if WebGPU answers them wrong (without an error), burn's generic
+    // kernels get their own check before WebGPU is refused: a driver that miscompiles one of
+    // graft's kernels can still train correctly on burn's.
+    graft_model::gpu::set_enabled(true);
+    let mut outcome = probe_gpu(weights, gpu, fault, &cpu).await;
+    if let Ok((comparison, _)) = &outcome {
+        if !comparison.passed() {
+            let first = comparison.describe();
+            log(&format!(
+                "graft WebGPU check: graft's kernels answered wrong ({first}); trying burn's generic kernels"
+            ));
+            graft_model::gpu::set_enabled(false);
+            outcome = probe_gpu(weights, gpu, fault, &cpu).await.map(|(c, r)| {
+                let note = format!("graft's kernels answered wrong ({first}); with burn's generic kernels: ");
+                (c, r.with_note(note))
+            });
+        }
+    }
+    let (comparison, gpu_reading) = match outcome {
+        Ok(done) => done,
+        Err(summary) => {
+            graft_model::gpu::set_enabled(true);
+            return refused(summary, t0);
+        }
+    };
+    let passed = comparison.passed();
+    if !passed {
+        graft_model::gpu::set_enabled(true);
+    }
+    let kernels = if graft_model::gpu::enabled() { "graft's kernels" } else { "burn's generic kernels" };
+    let summary = if passed {
+        format!(
+            "{}one training step with {kernels} agrees with the CPU's ({}; CPU step {:.1} s, WebGPU step {:.1} s)",
+            gpu_reading.note,
+            comparison.describe(),
+            cpu.seconds,
+            gpu_reading.reading.seconds
+        )
+    } else {
+        format!("{}{}", gpu_reading.note, comparison.describe())
+    };
+    GpuCheck {
+        passed,
+        summary,
+        worst: comparison.worst().cloned(),
+        tolerance: PROBE_TOLERANCE,
+        seconds: t0.elapsed().as_secs_f32(),
+    }
+}
+
+fn log(line: &str) {
+    web_sys::console::log_1(&line.into());
+}
+
+/// A WebGPU reading, with what came before it (a first attempt that failed).
+struct GpuReading {
+    reading: ProbeReading,
+    note: String,
+}
+
+impl GpuReading {
+    fn with_note(mut self, note: String) -> Self {
+        self.note = note;
+        self
+    }
+}
+
+/// One probe step on WebGPU inside error scopes, compared with the CPU's: the comparison, or
+/// why there is none (a WebGPU error, a failed step).
+async fn probe_gpu(
+    weights: &WeightMap,
+    gpu: &Gpu,
+    fault: Option<&str>,
+    cpu: &ProbeReading,
+) -> Result<(ProbeComparison, GpuReading), String> {
+    use burn::tensor::wgpu::wgpu;
     let validation = gpu.wgpu.push_error_scope(wgpu::ErrorFilter::Validation);
     let internal = gpu.wgpu.push_error_scope(wgpu::ErrorFilter::Internal);
     let memory = gpu.wgpu.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -46,38 +122,17 @@ pub async fn check(weights: &WeightMap, gpu: &Gpu, fault: Option<&str>) -> GpuCh
     let (memory, internal, validation) = (memory.pop(), internal.pop(), validation.pop());
     let errors = [("out-of-memory", memory.await), ("internal", internal.await), ("validation", validation.await)];
     if let Some((kind, Some(error))) = errors.into_iter().find(|(_, e)| e.is_some()) {
-        return refused(format!("WebGPU reported a {kind} error during the check: {error}"), t0);
+        return Err(format!("WebGPU reported a {kind} error during the check: {error}"));
     }
-    let gpu_reading = match reading {
-        Ok(r) => r,
-        Err(e) => return refused(format!("the WebGPU step failed: {e}"), t0),
+    let reading = reading.map_err(|e| format!("the WebGPU step failed: {e}"))?;
+    let reading = match fault {
+        Some(what @ ("logits" | "loss" | "gradient" | "update")) => reading.perturbed(what, 0.8),
+        _ => reading,
     };
-    let gpu_reading = match fault {
-        Some(what @ ("logits" | "loss" | "gradient" | "update")) => gpu_reading.perturbed(what, 0.8),
-        _ => gpu_reading,
-    };
-    let comparison = compare_readings(&cpu, &gpu_reading, PROBE_TOLERANCE);
-    let passed = comparison.passed();
+    let comparison = compare_readings(cpu, &reading, PROBE_TOLERANCE);
     // Every quantity's difference, for whoever looks (the page shows the closest call).
     for d in &comparison.diffs {
-        let line = format!("graft WebGPU check: {} differs by {:.2e} (allowed {:.2e})", d.what, d.max_diff, d.allowed);
-        web_sys::console::log_1(&line.into());
+        log(&format!("graft WebGPU check: {} differs by {:.2e} (allowed {:.2e})", d.what, d.max_diff, d.allowed));
     }
-    let summary = if passed {
-        format!(
-            "one training step agrees with the CPU's ({}; CPU step {:.1} s, WebGPU step {:.1} s)",
-            comparison.describe(),
-            cpu.seconds,
-            gpu_reading.seconds
-        )
-    } else {
-        comparison.describe()
-    };
-    GpuCheck {
-        passed,
-        summary,
-        worst: comparison.worst().cloned(),
-        tolerance: PROBE_TOLERANCE,
-        seconds: t0.elapsed().as_secs_f32(),
-    }
+    Ok((comparison, GpuReading { reading, note: String::new() }))
 }

@@ -329,7 +329,7 @@ mod tests {
     fn the_allowance_scales_with_each_quantity() {
         let r = reading(&[("logits", vec![2.0, -4.0]), ("gradient of x", vec![1e-5, -2e-5])]);
         let tol = Tolerance { abs: 0.0, rel: 1e-2, update_rel: 1e-2 };
-        let close = reading(&[("logits", vec![2.03, -4.0]), ("gradient of x", vec![1.1e-5, -2e-5])]);
+        let close = reading(&[("logits", vec![2.03, -4.0]), ("gradient of x", vec![1.01e-5, -2e-5])]);
         let c = compare_readings(&r, &close, tol);
         assert!(c.passed(), "{c:?}");
         let off = reading(&[("logits", vec![2.0, -4.0]), ("gradient of x", vec![1e-5, 2e-5])]);
