@@ -94,23 +94,42 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
     await t.ready(300_000);
     t.timings.ready_ms = Date.now() - t0;
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
-    const s = await engineStatus();
+    let s = await engineStatus();
     console.log(`  ready after ${t.timings.ready_ms} ms; ${s.text}`);
-    assert.equal(s.threads, Math.min(cores, 16), `the CPU backend computes on every core: ${s.text}`);
-    assert.equal(s.inUse, 'CPU (wasm)');
-    assert.match(s.text, new RegExp(`CPU on ${s.threads} threads`));
     // First start: every engine measured in both modes (the WebGPU engine in a measure-only
-    // worker, after its start-up check), the fastest per mode shown and in use.
-    const choice = await engineChoice();
+    // worker, after its start-up check), the fastest per mode shown, and the winner of the
+    // form's mode (frozen) in use.
+    let choice = await engineChoice();
     console.log(`  ${choice.frozen.text}\n  ${choice.discriminative.text}\n  ${await t.tid('engine-choice').locator('.hint').textContent()}`);
     assert.equal(choice.source, 'measured');
     for (const m of [choice.frozen, choice.discriminative]) {
-      assert.match(m.text, new RegExp(`CPU ${s.threads} threads \\d+(\\.\\d+)? img/s`));
+      assert.match(m.text, new RegExp(`CPU ${Math.min(cores, 16)} threads \\d+(\\.\\d+)? img/s`));
       assert.match(m.text, /CPU 1 thread/);
       assert.match(m.text, /WebGPU/);
     }
-    assert.equal(choice.frozen.winner, 'cpu_threads', choice.frozen.text);
     assert.equal((await t.tid('gpu-check').getAttribute('data-passed')), 'true', 'SwiftShader passed its check in the measuring engine');
+    assert.equal(s.threads, choice.frozen.winner === 'cpu_threads' ? Math.min(cores, 16) : 1, `the frozen winner runs: ${choice.frozen.text} / ${s.text}`);
+    t.timings.first_choice = choice;
+    // The rest of this suite is about the multi-threaded engine: on this noisy 2-core machine
+    // one thread can win a mode, so the remembered figures are made to favour every core.
+    const { key } = choice;
+    await page.evaluate((key) => {
+      const name = `graft.engine-choice|${key}`;
+      const m = JSON.parse(localStorage.getItem(name));
+      const threads = m.timings.find((x) => x.candidate === 'cpu_threads');
+      threads.speed.frozen.images_per_sec = 1e6;
+      threads.speed.discriminative.images_per_sec = 1e6;
+      localStorage.setItem(name, JSON.stringify(m));
+    }, key);
+    await page.reload();
+    await t.ready(300_000);
+    choice = await engineChoice();
+    assert.equal(choice.source, 'stored');
+    s = await engineStatus();
+    assert.equal(s.threads, Math.min(cores, 16), `the CPU backend computes on every core: ${s.text}`);
+    assert.equal(s.inUse, 'CPU (wasm)');
+    assert.match(s.text, new RegExp(`CPU on ${s.threads} threads`));
+    assert.equal(choice.frozen.winner, 'cpu_threads', choice.frozen.text);
     t.timings.engine_choice = choice;
     await t.poll('two default class cards', async () => (await t.tid('class-card').count()) === 2);
   }, 360_000);
@@ -186,7 +205,7 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
     await page.evaluate((key) => {
       const name = `graft.engine-choice|${key}`;
       const m = JSON.parse(localStorage.getItem(name));
-      m.timings.find((x) => x.candidate === 'cpu_one').speed.frozen.images_per_sec = 1e6;
+      m.timings.find((x) => x.candidate === 'cpu_one').speed.frozen.images_per_sec = 2e6;
       localStorage.setItem(name, JSON.stringify(m));
     }, key);
     await page.reload();

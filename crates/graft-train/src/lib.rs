@@ -37,5 +37,5 @@ pub use probe::{
     Tolerance, PROBE_BATCH, PROBE_INPUT, PROBE_TOLERANCE,
 };
 pub use schedule::OneCycle;
-pub use speed::{measure_speed, ModeSpeed, SpeedReading, CUT_BEHIND, SPEED_BATCH, SPEED_INPUT};
+pub use speed::{measure_speed, ModeSpeed, SpeedReading, CUT_BEHIND, SPEED_BATCH, SPEED_FROZEN_BATCH, SPEED_INPUT};
 pub use trainer::{RunResult, TrainError, TrainedModel, Trainer};
