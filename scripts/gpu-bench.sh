@@ -26,6 +26,8 @@ prepare)
   cargo build --release -q -p graft-cli
   mkdir -p "$dir" .gl
   cp "$CARGO_TARGET_DIR/release/graft" "$dir/graft"
+  # What travels to the device machine is limited to 64 MiB: the symbols go.
+  strip "$dir/graft"
   cp static/weights/mobilenet_v2.safetensors "$dir/"
   # The device machine's image has the NVIDIA driver but may lack the Vulkan loader.
   (cd .gl && apt-get download libvulkan1 >/dev/null)
