@@ -7,6 +7,7 @@
 //! that travel beside it (structured clone, no copy).
 
 use graft_lab::{CompareEvent, LrFinderResult};
+use graft_model::kernel_check::KernelCheck;
 use graft_project::{ModelStatus, Settings};
 use graft_train::{BenchReport, Mode, QuantityDiff, RunOutcome, SpeedReading, Tolerance, TrainEvent};
 use serde::{Deserialize, Serialize};
@@ -198,6 +199,9 @@ pub enum Command {
         batches: Vec<usize>,
         iterations: usize,
     },
+    /// Check graft's GPU kernels against their definition on WebGPU (answered by
+    /// [`Event::KernelChecks`]).
+    CheckKernels,
     /// Time each backend this engine runs, in both modes (answered by [`Event::Measured`]).
     /// `best_*`: the fastest figures measured so far elsewhere, to cut a far slower one short.
     Measure {
@@ -426,6 +430,10 @@ pub enum Event {
     Bench {
         report: Result<BenchReport, String>,
         backend: String,
+    },
+    /// Every kernel check (see [`Command::CheckKernels`]), or why none ran.
+    KernelChecks {
+        checks: Result<Vec<KernelCheck>, String>,
     },
     /// Measuring one candidate (see [`Command::Measure`]).
     Measuring {

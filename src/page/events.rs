@@ -129,6 +129,7 @@ pub fn apply(state: &AppState, event: Event) {
             state.bench.set(Some(report.map(|r| (backend, r))));
             state.bench_running.set(false);
         }
+        Event::KernelChecks { checks } => state.kernel_checks.set(Some(checks)),
         lab_event => crate::page::lab_events::apply(state, lab_event),
     }
 }

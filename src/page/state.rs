@@ -344,6 +344,9 @@ pub struct AppState {
     pub show_bench: RwSignal<bool>,
     pub bench: RwSignal<Option<Result<(String, graft_train::BenchReport), String>>>,
     pub bench_running: RwSignal<bool>,
+    /// graft's GPU kernels checked on WebGPU (the bench page's "check kernels"); `None` while
+    /// none ran (or one runs).
+    pub kernel_checks: RwSignal<Option<Result<Vec<graft_model::kernel_check::KernelCheck>, String>>>,
     pub engine_restarts: RwSignal<u32>,
     /// Which engine worker runs (set when it is started).
     pub engine_kind: RwSignal<Option<crate::page::client::EngineKind>>,
@@ -396,6 +399,7 @@ impl AppState {
             show_bench: RwSignal::new(false),
             bench: RwSignal::new(None),
             bench_running: RwSignal::new(false),
+            kernel_checks: RwSignal::new(None),
             engine_restarts: RwSignal::new(0),
             engine_kind: RwSignal::new(None),
             quiet_switch: RwSignal::new(false),

@@ -399,6 +399,7 @@ impl Engine {
                 self.post_storage().await;
             }
             Command::Bench { batches, iterations } => self.bench(&batches, iterations).await,
+            Command::CheckKernels => self.check_kernels().await,
             Command::Measure { best_frozen, best_discriminative } => {
                 self.measure(best_frozen, best_discriminative).await;
             }
@@ -602,6 +603,21 @@ impl Engine {
         post(&Event::Bench { report, backend: label });
         // Linear memory only grows: after a benchmark it is the peak its largest batch needed.
         post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
+    }
+
+    /// graft's GPU kernels against their definition on this engine's WebGPU device (whether or
+    /// not its start-up check kept them: this is how to see which one answered wrong).
+    async fn check_kernels(&self) {
+        #[cfg(feature = "webgpu")]
+        let device = self.gpu.borrow().as_ref().map(|g| g.device.clone());
+        #[cfg(feature = "webgpu")]
+        let checks = match device {
+            Some(device) if !self.gpu_lost.get() => graft_model::gpu::check_kernels(&device).await,
+            _ => Err("WebGPU is not in use in this engine (not available, refused or lost)".into()),
+        };
+        #[cfg(not(feature = "webgpu"))]
+        let checks = Err("this engine has no WebGPU (the multi-threaded CPU engine)".into());
+        post(&Event::KernelChecks { checks });
     }
 
     /// Times each backend of this engine in both modes: the CPU first (fast everywhere, and

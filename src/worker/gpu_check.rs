@@ -5,6 +5,8 @@
 //! a difference past `PROBE_TOLERANCE` on both, refuses WebGPU for the session. On wasm a shader that
 //! fails WebGPU validation does not fail its launch (tracel-ai/cubecl#1641): its dispatch is
 //! skipped and its outputs keep stale data — the error scopes and the comparison both see that.
+//! Which kernel answered wrong is the bench page's "Check GPU kernels" (each kernel alone against
+//! its definition): too slow on a software adapter to run at every start.
 
 use burn::tensor::Device;
 use graft_model::WeightMap;
@@ -28,29 +30,37 @@ pub async fn check(weights: &WeightMap, gpu: &Gpu, fault: Option<&str>) -> GpuCh
         Err(e) => return refused(format!("the CPU's reference step failed ({e}), so WebGPU could not be checked"), t0),
     };
 
-    // graft's own kernels first; if WebGPU answers them wrong (without an error), burn's generic
-    // kernels get their own check before WebGPU is refused: a driver that miscompiles one of
-    // graft's kernels can still train correctly on burn's.
-    graft_model::gpu::set_enabled(true);
-    let mut outcome = probe_gpu(weights, gpu, fault, &cpu).await;
-    if let Ok((comparison, _)) = &outcome {
-        if !comparison.passed() {
-            let first = comparison.describe();
-            log(&format!(
-                "graft WebGPU check: graft's kernels answered wrong ({first}); trying burn's generic kernels"
-            ));
-            graft_model::gpu::set_enabled(false);
-            outcome = probe_gpu(weights, gpu, fault, &cpu).await.map(|(c, r)| {
-                let note = format!("graft's kernels answered wrong ({first}); with burn's generic kernels: ");
-                (c, r.with_note(note))
-            });
-        }
+    // graft's own kernels first, where the device has the storage bindings they need; if WebGPU
+    // answers them wrong or reports an error, burn's generic kernels get their own check before
+    // WebGPU is refused: a driver that miscompiles or refuses one of graft's kernels can still
+    // train correctly on burn's.
+    let bindings = gpu.wgpu.limits().max_storage_buffers_per_shader_stage;
+    let mut outcome = if bindings >= graft_model::gpu::STORAGE_BUFFERS_NEEDED {
+        graft_model::gpu::set_enabled(true);
+        probe_gpu(weights, gpu, fault, &cpu).await
+    } else {
+        Err(format!(
+            "graft's kernels need {} storage buffers per shader stage, this device allows {bindings}",
+            graft_model::gpu::STORAGE_BUFFERS_NEEDED
+        ))
+    };
+    let first = match &outcome {
+        Ok((comparison, _)) if comparison.passed() => None,
+        Ok((comparison, _)) => Some(format!("graft's kernels answered wrong ({})", comparison.describe())),
+        Err(e) => Some(format!("graft's kernels were not usable ({e})")),
+    };
+    let mut before = String::new();
+    if let Some(first) = first {
+        log(&format!("graft WebGPU check: {first}; trying burn's generic kernels"));
+        before = format!("{first}; with burn's generic kernels: ");
+        graft_model::gpu::set_enabled(false);
+        outcome = probe_gpu(weights, gpu, fault, &cpu).await.map(|(c, r)| (c, r.with_note(before.clone())));
     }
     let (comparison, gpu_reading) = match outcome {
         Ok(done) => done,
         Err(summary) => {
             graft_model::gpu::set_enabled(true);
-            return refused(summary, t0);
+            return refused(format!("{before}{summary}"), t0);
         }
     };
     let passed = comparison.passed();

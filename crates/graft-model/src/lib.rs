@@ -11,6 +11,7 @@ pub mod fused_adamw;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 mod head;
+pub mod kernel_check;
 #[cfg(test)]
 mod kernel_test_data;
 pub mod launches;

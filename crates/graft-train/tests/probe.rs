@@ -77,3 +77,37 @@ fn speed_is_measured_per_mode_and_a_far_slower_device_is_cut_short() {
     assert!(behind.discriminative.images_per_sec.is_none(), "{behind:?}");
     assert!(behind.seconds < cpu.seconds, "cutting short saves time: {behind:?} vs {cpu:?}");
 }
+
+/// A wgpu device that allows `storage_buffers` storage buffers per shader stage (WebGPU's
+/// defaults otherwise), as a browser's adapter may: the web app checks this limit before
+/// trying graft's kernels.
+fn wgpu_with_storage_buffers(storage_buffers: u32) -> Device {
+    use burn::tensor::wgpu::{wgpu, WgpuSetup};
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter = block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).expect("an adapter");
+    let limits = wgpu::Limits { max_storage_buffers_per_shader_stage: storage_buffers, ..wgpu::Limits::default() };
+    let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: None,
+        required_features: adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
+        required_limits: limits,
+        memory_hints: wgpu::MemoryHints::MemoryUsage,
+        trace: wgpu::Trace::Off,
+        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+    }))
+    .expect("a device");
+    let backend = adapter.get_info().backend;
+    Device::wgpu_options().setup(WgpuSetup { instance, adapter, device, queue, backend }).init().expect("registered")
+}
+
+#[test]
+fn graft_kernels_need_exactly_the_storage_buffers_the_web_app_checks_for() {
+    let needed = graft_model::gpu::STORAGE_BUFFERS_NEEDED;
+    let weights = pretrained();
+    let cpu = block_on(probe_step(&weights, &Device::flex())).unwrap();
+    let enough = block_on(probe_step(&weights, &wgpu_with_storage_buffers(needed))).unwrap();
+    let c = compare_readings(&cpu, &enough, PROBE_TOLERANCE);
+    assert!(c.passed(), "with {needed} storage buffers: {}", c.describe());
+    // One fewer (WebGPU's guaranteed 8 is fewer still) and a training kernel cannot be built.
+    let error = block_on(probe_step(&weights, &wgpu_with_storage_buffers(needed - 1))).unwrap_err();
+    assert!(error.contains("storage") || error.contains("StorageBuffers"), "{error}");
+}

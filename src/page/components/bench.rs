@@ -30,6 +30,7 @@ pub fn BenchPanel() -> impl IntoView {
                     <button class="primary" data-testid="bench-run" disabled=move || state.bench_running.get() on:click=run>"Run"</button>
                     <span>{move || if state.bench_running.get() { "running…" } else { "" }}</span>
                 </div>
+                <KernelChecks/>
                 {move || state.bench.get().map(|r| match r {
                     Err(e) => view! { <p class="error">{e}</p> }.into_any(),
                     Ok((backend, r)) => view! {
@@ -54,5 +55,50 @@ pub fn BenchPanel() -> impl IntoView {
                 })}
             </section>
         </Show>
+    }
+}
+
+/// "Check kernels": graft's GPU kernels each against its definition on the WebGPU device in use,
+/// forward and gradients (the start-up check runs one whole training step; this names the
+/// kernel when that step answered wrong).
+#[component]
+fn KernelChecks() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let running = RwSignal::new(false);
+    Effect::new(move |_| {
+        if state.kernel_checks.get().is_some() {
+            running.set(false);
+        }
+    });
+    let run = move |_| {
+        running.set(true);
+        state.kernel_checks.set(None);
+        state.send(&Command::CheckKernels);
+    };
+    view! {
+        <div class="controls">
+            <button data-testid="kernel-check-run" disabled=move || running.get() on:click=run>"Check GPU kernels"</button>
+            <span class="hint">"graft's WebGPU kernels, each against its definition on the CPU (forward and gradients)"</span>
+            <span>{move || if running.get() { "checking…" } else { "" }}</span>
+        </div>
+        {move || state.kernel_checks.get().map(|r| match r {
+            Err(e) => view! { <p class="error" data-testid="kernel-check-error">{e}</p> }.into_any(),
+            Ok(checks) => {
+                let failed = checks.iter().filter(|c| !c.passed()).count();
+                let summary = format!("{} of {} checks passed", checks.len() - failed, checks.len());
+                view! {
+                    <p data-testid="kernel-check-summary" data-failed=failed.to_string() data-total=checks.len().to_string()>{summary}</p>
+                    <table class="confusion kernel-checks">
+                        <thead><tr><th>"kernel"</th><th>"case"</th><th>"quantity"</th><th>"difference (of scale)"</th><th>"allowed"</th></tr></thead>
+                        <tbody>{checks.into_iter().map(|c| view! {
+                            <tr data-testid="kernel-check-row" data-passed=c.passed().to_string() class:bad=!c.passed()>
+                                <td>{c.kernel.clone()}</td><td>{c.case.clone()}</td><td>{c.quantity.clone()}</td>
+                                <td>{format!("{:.1e}", c.diff)}</td><td>{format!("{:.0e}", c.allowed)}</td>
+                            </tr>
+                        }).collect_view()}</tbody>
+                    </table>
+                }.into_any()
+            }
+        })}
     }
 }
