@@ -125,6 +125,9 @@ fn frozen_training_on_real_photos_beats_chance_and_exports_what_it_evaluated() {
     assert_eq!(trained.manifest.head, HeadKind::Replace);
     assert_eq!(trained.manifest.input_size, 224);
     assert_eq!(trained.manifest.training.as_ref().map(|t| t.epochs), Some(8));
+    // …and carries the evaluation the run showed.
+    let exported = trained.manifest.metrics.as_ref().and_then(|m| m.evaluation.as_ref());
+    assert_eq!(exported, Some(&eval), "the manifest's evaluation is the run's");
 
     // Export → load → identical predictions.
     let bundle = block_on(export_model(&trained)).unwrap();

@@ -279,11 +279,11 @@ impl Trainer {
         }
         let outcome = self.outcome.clone().unwrap_or(RunOutcome::Cancelled { completed_epochs: 0 });
         let summary = self.summary();
-        let trained = match (outcome.keeps_model(), self.snapshot.take()) {
-            (true, Some(snapshot)) => {
-                let manifest = self.manifest(&snapshot.model);
-                Some(TrainedModel { model: snapshot.model, manifest })
-            }
+        // The manifest carries the summary's evaluation, which reads the snapshot: build it
+        // before the snapshot is taken.
+        let manifest = self.snapshot.as_ref().map(|s| self.manifest(&s.model));
+        let trained = match (outcome.keeps_model(), self.snapshot.take(), manifest) {
+            (true, Some(snapshot), Some(manifest)) => Some(TrainedModel { model: snapshot.model, manifest }),
             _ => None,
         };
         RunResult { outcome, summary, trained }
