@@ -11,9 +11,10 @@ use crate::protocol::{Event, Level};
 use crate::worker::engine::Engine;
 use crate::worker::link::{notice, post, wasm_memory_bytes, yield_now};
 
-fn failed(description: &str) {
+fn failed(description: &str) -> bool {
     let outcome = RunOutcome::Failed { message: description.to_string() };
     post(&Event::RunEnded { outcome, description: format!("failed: {description}") });
+    false
 }
 
 /// Epochs of a continued run: what the kept model had left, at least one.
@@ -27,13 +28,20 @@ fn remaining_epochs(status: ModelStatus, configured: usize) -> usize {
 }
 
 pub async fn run(engine: Rc<Engine>, resume: bool) {
-    run_inner(&engine, resume).await;
+    let tuned_backbone = run_inner(&engine, resume).await;
+    // The run is over for the page ("done" was posted): a Train clicked now starts a new one.
     engine.running.set(false);
     *engine.cancel.borrow_mut() = None;
     post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
+    // After a fine-tune, what the backbone still knows of ImageNet and how far each layer moved:
+    // an analysis of the kept model, beside whatever runs next.
+    if tuned_backbone {
+        crate::worker::lab::knowledge(&engine).await;
+    }
 }
 
-async fn run_inner(engine: &Rc<Engine>, resume: bool) {
+/// The run; whether it fine-tuned the backbone.
+async fn run_inner(engine: &Rc<Engine>, resume: bool) -> bool {
     let mut cfg: TrainConfig = engine.project.borrow().settings.train.clone();
     let dataset = match engine.project.borrow().dataset(cfg.preprocess()) {
         Ok(d) => d,
@@ -103,10 +111,7 @@ async fn run_inner(engine: &Rc<Engine>, resume: bool) {
         _ => {}
     }
     post(&Event::RunEnded { outcome: result.outcome, description });
-    // After a fine-tune, what the backbone still knows of ImageNet and how far each layer moved.
-    if tuned_backbone {
-        crate::worker::lab::knowledge(engine).await;
-    }
+    tuned_backbone
 }
 
 fn trainer_mode_discriminative(result: &graft_train::RunResult) -> bool {
