@@ -272,6 +272,15 @@ describe('graft e2e', () => {
       assert.ok(row.dispatches > 0, `dispatches counted: ${JSON.stringify(row)}`);
     }
     t.timings.bench_webgpu = bench;
+    // graft's GPU kernels, each against its definition on the CPU, forward and gradients, on
+    // SwiftShader (the native tests check them on lavapipe).
+    await t.tid('kernel-check-run').click();
+    const summary = t.tid('kernel-check-summary').or(t.tid('kernel-check-error'));
+    await summary.waitFor({ state: 'visible', timeout: 300_000 });
+    const failing = await t.tid('kernel-check-row').evaluateAll((els) => els.filter((e) => e.getAttribute('data-passed') !== 'true').map((e) => e.textContent));
+    console.log(`  kernel checks on SwiftShader: ${(await summary.textContent()).trim()}`);
+    assert.deepEqual(failing, [], 'every kernel check passes');
+    assert.ok(Number(await t.tid('kernel-check-summary').getAttribute('data-total')) >= 70, 'every kernel case ran');
     await t.tid('bench-close').click();
     await t.tid('backend-select').selectOption('auto');
     await t.tid('augment').check();
@@ -281,6 +290,16 @@ describe('graft e2e', () => {
     const { metrics: m, longest } = await t.trainDiscriminative('discriminative', { timeout: TRAIN_TIMEOUT });
     assert.deepEqual(m.phases, ['warm_up', 'fine_tuning']);
     assert.ok(longest <= MAX_TASK_MS, `a main-thread task took ${longest} ms during discriminative training`);
+    // Train clicked right after "done" starts a run: the analysis of what the backbone still
+    // knows runs after the run, and once held it open ("a run is already in progress").
+    // Stopped before its first epoch ends, it leaves the fine-tuned model kept.
+    const stepsBefore = (await t.metrics())?.steps?.length ?? 0;
+    await t.tid('train-button').click();
+    const busy = async () => /already in progress/.test((await t.tid('notices').textContent()) ?? '');
+    await t.poll('the next run steps', async () => { const n = (await t.metrics())?.steps?.length ?? 0; return (await busy()) || (n > 0 && n !== stepsBefore); }, { timeout: 60_000, interval: 100 });
+    assert.equal(await busy(), false, 'Train right after a fine-tune was refused as "already in progress"');
+    await t.tid('stop-button').click();
+    await t.poll('the run stopped', async () => ['cancelled', 'done'].includes(await t.status()), { timeout: 120_000 });
     // After a fine-tune the page says what the backbone still knows of ImageNet.
     const knows = t.tid('imagenet-agreement');
     await knows.waitFor({ state: 'visible', timeout: 120_000 });
@@ -299,6 +318,9 @@ describe('graft e2e', () => {
     const zip = readZip(fs.readFileSync(await download.path()));
     for (const f of ['model.safetensors', 'labels.json', 'manifest.json']) assert.ok(zip.has(f), `zip lacks ${f}`);
     assert.deepEqual(JSON.parse(zip.get('labels.json')), CLASSES);
+    // The manifest carries the evaluation the run showed (it once exported null).
+    const manifest = JSON.parse(zip.get('manifest.json'));
+    assert.ok(manifest.metrics?.evaluation?.accuracy >= 0, `manifest metrics: ${JSON.stringify(manifest.metrics?.evaluation)}`);
     const st = zip.get('model.safetensors');
     const n = Number(st.readBigUInt64LE(0));
     const header = JSON.parse(st.toString('utf8', 8, 8 + n));
