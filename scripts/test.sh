@@ -1,21 +1,45 @@
 #!/usr/bin/env bash
 # Every test: engine unit/integration tests (native, flex CPU backend), then the web app built
 # with trunk and driven in headless Chromium (WebGPU via SwiftShader, or the CPU fallback).
+# Each phase's duration is printed at the end (and when a phase fails), to keep CI inside its limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+
+phases=()
+phase_start=$SECONDS
+phase_name=""
+# Ends the running phase (recording its duration) and starts `$1`.
+phase() {
+  if [ -n "$phase_name" ]; then phases+=("$(printf '%5d s  %s' $((SECONDS - phase_start)) "$phase_name")"); fi
+  phase_name="$1"
+  phase_start=$SECONDS
+  [ -n "$phase_name" ] && echo "== $phase_name"
+  return 0
+}
+report() {
+  local rc=$?
+  if [ -n "$phase_name" ]; then phases+=("$(printf '%5d s  %s%s' $((SECONDS - phase_start)) "$phase_name" "$([ $rc -ne 0 ] && echo ' (failed)')")"); fi
+  echo "== phase timings"
+  printf '%s\n' "${phases[@]}"
+  printf '%5d s  total\n' "$SECONDS"
+}
+trap report EXIT
+
+phase "setup (scripts/setup.sh)"
 bash scripts/setup.sh
 
-echo "== formatting and lints (cargo fmt --check, clippy -D warnings: native and wasm32)"
+phase "formatting and lints (cargo fmt --check, clippy -D warnings: native and wasm32)"
 cargo fmt --all -- --check
 cargo clippy --workspace --exclude graft --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p graft -- -D warnings
 
-echo "== engine tests (cargo test --release)"
+phase "engine tests (cargo test --release)"
 cargo test --release --workspace --exclude graft
 
-echo "== web app build (trunk build --release)"
+phase "web app build (trunk build --release)"
 trunk build --release
 
-echo "== browser end-to-end tests"
+phase "browser end-to-end tests"
 (cd tests && npm test)
+phase ""
