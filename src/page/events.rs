@@ -78,7 +78,7 @@ pub fn apply(state: &AppState, event: Event) {
             run.status.set(match &outcome {
                 RunOutcome::Done => RunStatus::Done,
                 RunOutcome::Cancelled { .. } => RunStatus::Cancelled,
-                RunOutcome::Failed { message } => {
+                RunOutcome::Failed { message, .. } => {
                     run.error.set(Some(message.clone()));
                     RunStatus::Failed
                 }

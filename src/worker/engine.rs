@@ -11,7 +11,9 @@ use burn::tensor::Device;
 use graft_data::rgba_to_rgb;
 use graft_model::{imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, WeightMap};
 use graft_project::{HeadChoice, ImageRecord, ModelRecord, ModelStatus, Project};
-use graft_train::{export_model, load_exported, measure_speed, predict, CancelToken, Mode, TrainedModel};
+use graft_train::{
+    export_model, load_exported, measure_speed, predict, CancelToken, FailureReason, Mode, TrainedModel,
+};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
 use web_time::Instant;
@@ -120,9 +122,9 @@ impl Engine {
     }
 
     /// Called when an operation failed on `backend`: if the WebGPU device stopped working,
-    /// switch to the CPU for good and say so. Divergence is the settings' fault, not the GPU's.
+    /// switch to the CPU for good and say so.
     async fn check_gpu_loss(&self, backend: Backend, message: &str) -> bool {
-        if backend != Backend::Webgpu || message.contains("lower the learning rate") {
+        if backend != Backend::Webgpu {
             return false;
         }
         if self.gpu_lost.get() || !self.gpu_works().await {
@@ -778,7 +780,11 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn note_failure(&self, backend: Backend, message: &str) -> bool {
-        self.check_gpu_loss(backend, message).await
+    pub(crate) async fn note_failure(&self, backend: Backend, reason: FailureReason, message: &str) -> bool {
+        // Divergence is the settings' fault and an unreadable picture the data's, not the GPU's.
+        match reason {
+            FailureReason::Device => self.check_gpu_loss(backend, message).await,
+            FailureReason::Diverged | FailureReason::Data | FailureReason::Setup => false,
+        }
     }
 }

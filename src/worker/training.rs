@@ -5,14 +5,14 @@
 use std::rc::Rc;
 
 use graft_project::ModelStatus;
-use graft_train::{RunOutcome, TrainConfig, TrainEvent, Trainer};
+use graft_train::{FailureReason, RunOutcome, TrainConfig, TrainEvent, Trainer};
 
 use crate::protocol::{Event, Level};
 use crate::worker::engine::Engine;
 use crate::worker::link::{notice, post, wasm_memory_bytes, yield_now};
 
 fn failed(description: &str) -> bool {
-    let outcome = RunOutcome::Failed { message: description.to_string() };
+    let outcome = RunOutcome::Failed { reason: FailureReason::Setup, message: description.to_string() };
     post(&Event::RunEnded { outcome, description: format!("failed: {description}") });
     false
 }
@@ -87,7 +87,7 @@ async fn run_inner(engine: &Rc<Engine>, resume: bool) -> bool {
     let description = result.outcome.describe(epochs);
     let tuned_backbone = trainer_mode_discriminative(&result);
     let gpu_lost = match &result.outcome {
-        RunOutcome::Failed { message } => engine.note_failure(backend, message).await,
+        RunOutcome::Failed { reason, message } => engine.note_failure(backend, *reason, message).await,
         _ => false,
     };
     match (&result.outcome, result.trained) {
@@ -99,7 +99,7 @@ async fn run_inner(engine: &Rc<Engine>, resume: bool) -> bool {
             engine.keep_trained(trained, status, backend, device).await;
         }
         // The model of the last completed epoch (if any) stays kept, as saved.
-        (RunOutcome::Failed { message }, _) if gpu_lost => {
+        (RunOutcome::Failed { message, .. }, _) if gpu_lost => {
             notice(
                 Level::Error,
                 format!(

@@ -98,7 +98,7 @@ impl Progress {
             TrainEvent::Cancelled { completed_epochs } => {
                 println!("cancelled after {completed_epochs} completed epoch(s)")
             }
-            TrainEvent::Failed { message } => println!("failed: {message}"),
+            TrainEvent::Failed { reason, message } => println!("failed ({reason:?}): {message}"),
         }
     }
 }

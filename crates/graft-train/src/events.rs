@@ -120,6 +120,7 @@ pub enum TrainEvent {
         completed_epochs: usize,
     },
     Failed {
+        reason: FailureReason,
         message: String,
     },
 }
@@ -132,7 +133,9 @@ impl TrainEvent {
             TrainEvent::Cancelled { completed_epochs } => {
                 Some(RunOutcome::Cancelled { completed_epochs: *completed_epochs })
             }
-            TrainEvent::Failed { message } => Some(RunOutcome::Failed { message: message.clone() }),
+            TrainEvent::Failed { reason, message } => {
+                Some(RunOutcome::Failed { reason: *reason, message: message.clone() })
+            }
             _ => None,
         }
     }
@@ -144,7 +147,47 @@ impl TrainEvent {
 pub enum RunOutcome {
     Done,
     Cancelled { completed_epochs: usize },
-    Failed { message: String },
+    Failed { reason: FailureReason, message: String },
+}
+
+/// Why a run failed: what to do about it differs (lower the learning rate, switch device, fix a
+/// picture, change the settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The loss or a logit stopped being a number: the settings' fault, not the device's.
+    Diverged,
+    /// The compute device returned no result (a lost GPU, out of memory, a driver error).
+    Device,
+    /// A training picture could not be read.
+    Data,
+    /// The run could not start: data, settings and model do not fit together.
+    Setup,
+}
+
+/// A failed run's reason and message (what a trainer step returns when it cannot go on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: FailureReason,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(reason: FailureReason, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into() }
+    }
+
+    pub fn device(message: impl Into<String>) -> Self {
+        Self::new(FailureReason::Device, message)
+    }
+
+    pub fn data(message: impl Into<String>) -> Self {
+        Self::new(FailureReason::Data, message)
+    }
+
+    pub fn outcome(self) -> RunOutcome {
+        RunOutcome::Failed { reason: self.reason, message: self.message }
+    }
 }
 
 impl RunOutcome {
@@ -168,7 +211,7 @@ impl RunOutcome {
             RunOutcome::Cancelled { completed_epochs } => format!(
                 "stopped after {completed_epochs} of {epochs} epochs: kept the model of epoch {completed_epochs}"
             ),
-            RunOutcome::Failed { message } => format!("failed: {message}"),
+            RunOutcome::Failed { message, .. } => format!("failed: {message}"),
         }
     }
 }

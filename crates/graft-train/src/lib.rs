@@ -25,7 +25,8 @@ pub use batch::{index_tensor, read_floats};
 pub use bench::{bench, BenchOptions, BenchReport, BenchRow, OpGroupRow, FORWARD_GFLOP_224, TRAIN_GFLOP_224};
 pub use config::{Mode, TrainConfig};
 pub use events::{
-    CancelToken, EpochMetrics, Evaluation, PhaseKind, RunOutcome, StepProgress, Summary, TrainEvent, ValItem,
+    CancelToken, EpochMetrics, Evaluation, Failure, FailureReason, PhaseKind, RunOutcome, StepProgress, Summary,
+    TrainEvent, ValItem,
 };
 pub use export::{export_model, load_exported, ExportBundle, ExportError, LoadError, Manifest};
 pub use loss::{argmax, cross_entropy, smoothed_targets};

@@ -11,7 +11,9 @@ use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::{stratified_split, Augment, Dataset, LabelledBytes};
 use graft_model::{HeadKind, HeadSpec, ImageClassifier, RandomWeights, WeightMap};
-use graft_train::{export_model, predict, ExportBundle, Mode, RunOutcome, RunResult, TrainConfig, TrainEvent, Trainer};
+use graft_train::{
+    export_model, predict, ExportBundle, FailureReason, Mode, RunOutcome, RunResult, TrainConfig, TrainEvent, Trainer,
+};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -232,7 +234,11 @@ fn a_diverging_run_fails_at_once_with_a_clear_message_and_keeps_nothing() {
     let cfg = TrainConfig { lr: 1e38, epochs: 3, ..quick(Mode::Frozen) };
     let (events, result) =
         run(Trainer::new(cfg, dataset(&["bird", "flower"], 6, 64), random_model(2, &device), &device).unwrap());
-    let RunOutcome::Failed { message } = &result.outcome else { panic!("expected Failed, got {:?}", result.outcome) };
+    let RunOutcome::Failed { reason, message } = &result.outcome else {
+        panic!("expected Failed, got {:?}", result.outcome)
+    };
+    // Typed: the page tells a diverging run from a lost GPU by the reason, not by the text.
+    assert_eq!(*reason, FailureReason::Diverged);
     println!("{message}");
     assert!(message.contains("became NaN") || message.contains("became infinite"), "{message}");
     assert!(message.contains("epoch 1 step") && message.contains("lower the learning rate"), "{message}");

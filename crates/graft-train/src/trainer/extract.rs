@@ -6,7 +6,7 @@ use web_time::Instant;
 
 use super::{State, Trainer};
 use crate::batch::{images_to_tensor, read_matrix};
-use crate::events::{PhaseKind, TrainEvent};
+use crate::events::{Failure, PhaseKind, TrainEvent};
 
 impl Trainer {
     pub(super) async fn extract_step(
@@ -14,7 +14,7 @@ impl Trainer {
         view: usize,
         cursor: usize,
         mut pending: Vec<Tensor<2>>,
-    ) -> Result<State, String> {
+    ) -> Result<State, Failure> {
         let views = self.views();
         let is_val = view == views;
         let set_len = if is_val { self.val_idx.len() } else { self.train_idx.len() };
@@ -33,7 +33,7 @@ impl Trainer {
                 None => self.backbone.valid().folded().forward(x),
             };
             // A one-value readback waits for the batch to finish: honest timing, bounded queue.
-            read_matrix(features.clone().slice([0..1, 0..1])).await?;
+            read_matrix(features.clone().slice([0..1, 0..1])).await.map_err(Failure::device)?;
             let dt = t0.elapsed().as_secs_f32();
             self.images_processed += items.len();
             pending.push(features);

@@ -21,7 +21,7 @@ mod validate;
 pub(crate) use train_step::step_every_layer;
 
 use crate::config::{Mode, TrainConfig};
-use crate::events::{CancelToken, EpochMetrics, Evaluation, PhaseKind, RunOutcome, Summary, TrainEvent};
+use crate::events::{CancelToken, EpochMetrics, Evaluation, Failure, PhaseKind, RunOutcome, Summary, TrainEvent};
 use crate::export::Manifest;
 use crate::schedule::OneCycle;
 
@@ -309,7 +309,7 @@ impl Trainer {
                 self.end(RunOutcome::Done);
             }
             Ok(next) => self.state = next,
-            Err(message) => self.end(RunOutcome::Failed { message }),
+            Err(failure) => self.end(failure.outcome()),
         }
     }
 
@@ -322,7 +322,7 @@ impl Trainer {
         let event = match &outcome {
             RunOutcome::Done => TrainEvent::Done(self.summary()),
             RunOutcome::Cancelled { completed_epochs } => TrainEvent::Cancelled { completed_epochs: *completed_epochs },
-            RunOutcome::Failed { message } => TrainEvent::Failed { message: message.clone() },
+            RunOutcome::Failed { reason, message } => TrainEvent::Failed { reason: *reason, message: message.clone() },
         };
         self.pending.push_back(event);
         self.outcome = Some(outcome);
@@ -347,12 +347,12 @@ impl Trainer {
     }
 
     /// Preprocessed CHW floats of `items`: augmented (`Some(view)` seeds the draw) or eval.
-    fn prepare(&self, items: &[usize], augment_view: Option<usize>) -> Result<Vec<Vec<f32>>, String> {
+    fn prepare(&self, items: &[usize], augment_view: Option<usize>) -> Result<Vec<Vec<f32>>, Failure> {
         items
             .iter()
             .map(|&i| {
                 let item = &self.dataset.items[i];
-                let image = item.image.rgb().map_err(|e| format!("{}: {e}", item.name))?;
+                let image = item.image.rgb().map_err(|e| Failure::data(format!("{}: {e}", item.name)))?;
                 Ok(match (augment_view, &self.cfg.augment) {
                     (Some(view), Some(aug)) => {
                         let salt = (view as u64) << 32 | i as u64;

@@ -10,7 +10,7 @@ use web_time::Instant;
 use super::{EpochAccum, EvalAccum, State, Trainer};
 use crate::batch::{images_to_tensor, index_tensor, read_matrix};
 use crate::config::Mode;
-use crate::events::{PhaseKind, StepProgress, TrainEvent};
+use crate::events::{Failure, FailureReason, PhaseKind, StepProgress, TrainEvent};
 use crate::loss::{batch_stats, cross_entropy, smoothed_targets};
 
 impl Trainer {
@@ -23,7 +23,7 @@ impl Trainer {
         epoch: usize,
         mut order: Vec<usize>,
         cursor: usize,
-    ) -> Result<State, String> {
+    ) -> Result<State, Failure> {
         if cursor == 0 {
             // Positions into `train_idx` (and rows of the feature cache), shuffled per epoch.
             order = (0..self.train_idx.len()).collect();
@@ -65,7 +65,7 @@ impl Trainer {
             logits
         };
 
-        let host = read_matrix(logits.detach()).await?;
+        let host = read_matrix(logits.detach()).await.map_err(Failure::device)?;
         let stats = batch_stats(&host, classes, &labels);
         let step_in_epoch = cursor / self.cfg.batch_size + 1;
         if !stats.loss_sum.is_finite() {
@@ -166,11 +166,11 @@ pub(crate) fn step_every_layer(
 }
 
 /// The message of a run stopped because a value stopped being a number.
-pub(super) fn diverged(what: &str, value: f32, epoch: usize, step: Option<usize>) -> String {
+pub(super) fn diverged(what: &str, value: f32, epoch: usize, step: Option<usize>) -> Failure {
     let kind = if value.is_nan() { "NaN" } else { "infinite" };
     let at = match step {
         Some(step) => format!("epoch {epoch} step {step}"),
         None => format!("epoch {epoch}"),
     };
-    format!("the {what} became {kind} at {at} — lower the learning rate")
+    Failure::new(FailureReason::Diverged, format!("the {what} became {kind} at {at} — lower the learning rate"))
 }

@@ -6,7 +6,7 @@ use super::train_step::diverged;
 use super::{EvalAccum, State, Trainer};
 use crate::batch::{images_to_tensor, read_matrix};
 use crate::config::Mode;
-use crate::events::{EpochMetrics, TrainEvent, ValItem};
+use crate::events::{EpochMetrics, Failure, TrainEvent, ValItem};
 use crate::loss::batch_stats;
 use crate::metrics::confusion_evaluation;
 
@@ -16,13 +16,13 @@ impl Trainer {
         epoch: usize,
         cursor: usize,
         mut acc: EvalAccum,
-    ) -> Result<State, String> {
+    ) -> Result<State, Failure> {
         let classes = self.dataset.classes.len();
         let labels_of = |idx: &[usize]| -> Vec<usize> { idx.iter().map(|&i| self.dataset.items[i].label).collect() };
         let mut next_cursor = self.val_idx.len();
         if let (Mode::Frozen, Some(cache)) = (self.cfg.mode, &self.val_cache) {
             let logits = self.head.valid().forward(cache.clone());
-            let host = read_matrix(logits).await?;
+            let host = read_matrix(logits).await.map_err(Failure::device)?;
             let stats = batch_stats(&host, classes, &labels_of(&self.val_idx));
             acc.loss_sum += stats.loss_sum;
             acc.predictions.extend(stats.predictions);
@@ -32,7 +32,7 @@ impl Trainer {
             let items = self.val_idx[cursor..next_cursor].to_vec();
             let x = images_to_tensor(self.prepare(&items, None)?, self.cfg.input_size, &self.device);
             let logits = self.head.valid().forward(self.backbone.valid().folded().forward(x));
-            let host = read_matrix(logits).await?;
+            let host = read_matrix(logits).await.map_err(Failure::device)?;
             let stats = batch_stats(&host, classes, &labels_of(&items));
             acc.loss_sum += stats.loss_sum;
             acc.predictions.extend(stats.predictions);
