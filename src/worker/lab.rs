@@ -124,6 +124,7 @@ pub async fn lr_find(engine: &Rc<Engine>) {
         batch: cfg.batch_size,
         seed: cfg.seed,
         label_smoothing: cfg.label_smoothing,
+        weight_decay: cfg.weight_decay,
         steps: if cfg.mode == Mode::Frozen { 80 } else { 40 },
         ..LrSweep::default()
     };

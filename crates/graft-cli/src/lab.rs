@@ -73,6 +73,7 @@ pub fn lr_find(args: &LrFindArgs) -> Result<ExitCode, String> {
         batch: cfg.batch_size,
         seed: cfg.seed,
         label_smoothing: cfg.label_smoothing,
+        weight_decay: cfg.weight_decay,
         ..LrSweep::default()
     };
     let spec = HeadSpec { kind: HeadKind::Replace, num_classes: dataset.classes.len(), seed: cfg.seed };

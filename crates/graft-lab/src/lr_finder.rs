@@ -23,11 +23,22 @@ pub struct LrSweep {
     /// The training loss's label smoothing (its optimum has finite weights, so too large a rate
     /// overshoots it and the loss climbs, as in real training).
     pub label_smoothing: f32,
+    /// The training's AdamW weight decay: the sweep tunes the optimizer that trains.
+    pub weight_decay: f32,
 }
 
 impl Default for LrSweep {
     fn default() -> Self {
-        Self { start: 1e-6, end: 10.0, steps: 80, batch: 16, seed: 42, label_smoothing: 0.1 }
+        let train = graft_train::TrainConfig::default();
+        Self {
+            start: 1e-6,
+            end: 10.0,
+            steps: 80,
+            batch: 16,
+            seed: 42,
+            label_smoothing: train.label_smoothing,
+            weight_decay: train.weight_decay,
+        }
     }
 }
 
@@ -142,7 +153,7 @@ where
     let spec = HeadSpec { kind: HeadKind::Replace, num_classes: classes, seed: sweep.seed };
     let mut head: Head =
         Head::new(&spec, &RandomWeights::new(sweep.seed), &device).map_err(|e| e.to_string())?.fork(&autodiff).train();
-    let mut optim: ModuleOptimizer = graft_train::adamw(1e-4);
+    let mut optim: ModuleOptimizer = graft_train::adamw(sweep.weight_decay);
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = SeededRng::new(sweep.seed);
     let mut recorder = Recorder::new(sweep);
@@ -191,7 +202,7 @@ where
     }
     let autodiff = device.clone().without_autodiff().autodiff();
     let mut model = model.fork(&autodiff).train();
-    let mut optim: ModuleOptimizer = graft_train::adamw(1e-4);
+    let mut optim: ModuleOptimizer = graft_train::adamw(sweep.weight_decay);
     let pre = &dataset.preprocess;
     let s = pre.input_size as usize;
     let mut order = items.to_vec();
@@ -241,5 +252,26 @@ mod tests {
         let s = suggest(&lrs, &losses).expect("a suggestion");
         assert!((s / lrs[25]).log10().abs() < 0.15, "suggested {s}");
         assert_eq!(suggest(&lrs[..3], &losses[..3]), None);
+    }
+
+    #[test]
+    fn the_sweep_tunes_the_trainings_optimizer() {
+        let train = graft_train::TrainConfig::default();
+        let sweep = LrSweep::default();
+        assert_eq!((sweep.weight_decay, sweep.label_smoothing), (train.weight_decay, train.label_smoothing));
+        // The decay reaches the sweep's AdamW: another decay, another curve.
+        let (n, d) = (8, graft_model::FEATURE_DIM);
+        let features: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 101) as f32 / 101.0).collect();
+        let labels: Vec<usize> = (0..n).map(|i| i % 2).collect();
+        let run = |weight_decay: f32| {
+            let sweep = LrSweep { steps: 12, batch: 4, start: 1e-2, end: 1.0, weight_decay, ..LrSweep::default() };
+            let device = Device::flex();
+            futures::executor::block_on(lr_find_head(&features, &labels, 2, sweep, &device, |_, _| async {}))
+                .expect("the sweep runs")
+                .losses
+        };
+        let (light, heavy) = (run(0.0), run(0.5));
+        assert_eq!(light[0], heavy[0], "the first loss comes before any update");
+        assert_ne!(light, heavy);
     }
 }
