@@ -6,3 +6,5 @@ export PATH="$PWD/scripts/bin:$HOME/.cargo/bin:$PWD/tests/node_modules/.bin:$PAT
 # Mesa's Vulkan driver (wgpu natively, in tests) complains without a runtime dir.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/graft-xdg-$UID}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+# Python from PyPI for the ecosystem checks (onnxruntime, onnx, PyTorch): scripts/python-env.sh.
+export GRAFT_VENV="${GRAFT_VENV:-$HOME/.cache/graft/venv}"

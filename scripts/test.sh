@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: engine unit/integration tests (native, flex CPU backend), then the web app built
-# with trunk and driven in headless Chromium (WebGPU via SwiftShader, or the CPU fallback).
+# Every test: engine unit/integration tests (native, flex CPU backend), the exports checked by
+# the ecosystem's tools (tests/ecosystem.sh), then the web app built with trunk and driven in
+# headless Chromium (WebGPU via SwiftShader, or the CPU fallback).
 # Each phase's duration is printed at the end (and when a phase fails), to keep CI inside its limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,9 +38,17 @@ cargo clippy --target wasm32-unknown-unknown -p graft -- -D warnings
 phase "engine tests (cargo test --release)"
 cargo test --release --workspace --exclude graft
 
+phase "ecosystem checks (tests/ecosystem.sh: ONNX in onnxruntime and onnx.checker)"
+bash tests/ecosystem.sh
+
 phase "web app build (trunk build --release)"
 trunk build --release
 
 phase "browser end-to-end tests"
+rm -f tests/artifacts/graft-model.onnx
 (cd tests && npm test)
+
+phase "the page's ONNX download in onnx.checker"
+"$GRAFT_VENV/bin/python" tests/python/onnx_check.py tests/artifacts/graft-model.onnx \
+  --labels tests/artifacts/graft-model-labels.json
 phase ""

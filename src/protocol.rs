@@ -147,6 +147,15 @@ pub enum PredictSource {
     Frame(Frame),
 }
 
+/// What "Export" downloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExportFormat {
+    /// `model.safetensors` (torchvision names) + `labels.json` + `manifest.json`, zipped.
+    Zip,
+    /// One ONNX model (see `graft_train::onnx`).
+    Onnx,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Command {
@@ -190,7 +199,9 @@ pub enum Command {
         request: u32,
         source: PredictSource,
     },
-    Export,
+    Export {
+        format: ExportFormat,
+    },
     SaveProject,
     /// The message's first file is a project file.
     OpenProject,

@@ -326,6 +326,15 @@ describe('graft e2e', () => {
     const header = JSON.parse(st.toString('utf8', 8, 8 + n));
     assert.deepEqual(header['classifier.1.weight'].shape, [3, 1280]);
     assert.deepEqual(header['features.0.0.weight'].shape, [32, 3, 3, 3]);
+    // The ONNX export: kept for tests/python/onnx_check.py (onnx.checker, classes), run by test.sh.
+    const [onnx] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), t.tid('export-onnx-button').click()]);
+    assert.equal(onnx.suggestedFilename(), 'graft-model.onnx');
+    const bytes = fs.readFileSync(await onnx.path());
+    assert.deepEqual([...bytes.subarray(0, 2)], [0x08, 0x08], 'an ONNX ModelProto starts with ir_version 8');
+    assert.ok(bytes.length > 8e6, `ONNX file of ${bytes.length} bytes`);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    fs.writeFileSync(path.join(ARTIFACTS, 'graft-model.onnx'), bytes);
+    fs.writeFileSync(path.join(ARTIFACTS, 'graft-model-labels.json'), zip.get('labels.json'));
   });
 
   step('6b. Stop ends a run within one step and says what was kept', async () => {

@@ -12,15 +12,16 @@ use graft_data::rgba_to_rgb;
 use graft_model::{imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, WeightMap};
 use graft_project::{HeadChoice, ImageRecord, ModelRecord, ModelStatus, Project};
 use graft_train::{
-    export_model, load_exported, measure_speed, predict, CancelToken, FailureReason, Mode, TrainedModel,
+    export_model, load_exported, measure_speed, onnx::onnx_from_export, predict, CancelToken, FailureReason, Mode,
+    TrainedModel,
 };
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
 use web_time::Instant;
 
 use crate::protocol::{
-    Backend, BackendChoice, BootStage, Candidate, CandidateTiming, ClassView, Command, ComputeInfo, Event, FileProblem,
-    Level, ModelInfo, PredictSource, ProjectView, Thumb,
+    Backend, BackendChoice, BootStage, Candidate, CandidateTiming, ClassView, Command, ComputeInfo, Event,
+    ExportFormat, FileProblem, Level, ModelInfo, PredictSource, ProjectView, Thumb,
 };
 use crate::worker::boot::{self, Gpu};
 use crate::worker::decode;
@@ -352,20 +353,24 @@ impl Engine {
                 }
             }
             Command::Predict { request, source } => self.predict(request, source, files).await,
-            Command::Export => match self.usable_kept() {
+            Command::Export { format } => match self.usable_kept() {
                 Err(e) => notice(Level::Error, format!("export: {e}")),
                 Ok(kept) => {
                     let trained = TrainedModel { model: kept.model.clone(), manifest: kept.record.manifest.clone() };
-                    let zip = export_model(&trained)
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|b| b.to_zip().map_err(|e| e.to_string()));
-                    match zip {
-                        Ok(bytes) => post(&Event::Download {
-                            name: "graft-model.zip".into(),
-                            mime: "application/zip".into(),
-                            bytes,
-                        }),
+                    let bundle = export_model(&trained).await.map_err(|e| e.to_string());
+                    let download = bundle.and_then(|b| match format {
+                        ExportFormat::Zip => b
+                            .to_zip()
+                            .map(|bytes| ("graft-model.zip", "application/zip", bytes))
+                            .map_err(|e| e.to_string()),
+                        ExportFormat::Onnx => onnx_from_export(&b)
+                            .map(|bytes| ("graft-model.onnx", "application/octet-stream", bytes))
+                            .map_err(|e| e.to_string()),
+                    });
+                    match download {
+                        Ok((name, mime, bytes)) => {
+                            post(&Event::Download { name: name.into(), mime: mime.into(), bytes });
+                        }
                         Err(e) => notice(Level::Error, format!("export failed: {e}")),
                     }
                 }

@@ -20,7 +20,7 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Top-k classes of each image.
     Predict(PredictArgs),
-    /// Pack an exported model directory as one zip, like the web download.
+    /// Write an exported model directory as one zip (like the web download) or as ONNX.
     Export(ExportArgs),
     /// Throughput of feature extraction and fine-tuning on synthetic input.
     Bench(BenchArgs),
@@ -199,14 +199,33 @@ pub struct PredictArgs {
     pub imagenet: bool,
     #[arg(long, default_value_t = 3)]
     pub top: usize,
+    /// Print one JSON object per image (file, top classes, every probability) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the preprocessed input tensors, `float32[N, 3, S, S]` in the order of the
+    /// usable images, as a NumPy `.npy` file (to feed the same tensors to another runtime).
+    #[arg(long, value_name = "FILE.npy")]
+    pub save_inputs: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
 }
 
 #[derive(Args)]
 pub struct ExportArgs {
+    /// An exported model directory (`model.safetensors`, `labels.json`, `manifest.json`).
     pub model_dir: PathBuf,
+    /// The file to write.
     pub out: PathBuf,
+    /// `zip`: the three files in one zip, like the web download; `onnx`: one ONNX model
+    /// (opset 17, BatchNorm folded, normalised NCHW input, logits and probabilities out).
+    #[arg(long, value_enum, default_value = "zip")]
+    pub format: ExportFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Zip,
+    Onnx,
 }
 
 #[derive(Args)]

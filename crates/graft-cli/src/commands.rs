@@ -8,12 +8,15 @@ use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::{decode_image_named, Dataset};
 use graft_model::{imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, IMAGENET_CLASSES};
+use graft_train::onnx::onnx_from_export;
 use graft_train::{
     export_model, load_exported, predict as run_predict, write_zip, BenchOptions, ExportBundle, Manifest, RunOutcome,
     TrainedModel, Trainer,
 };
 
-use crate::args::{BenchArgs, CheckArgs, ConvertArgs, ExportArgs, GpuPath, HeadName, PredictArgs, TrainArgs};
+use crate::args::{
+    BenchArgs, CheckArgs, ConvertArgs, ExportArgs, ExportFormat, GpuPath, HeadName, PredictArgs, TrainArgs,
+};
 use crate::backend::{backend_label, device, load_pretrained, peak_rss_mib, weights_path};
 use crate::progress::Progress;
 
@@ -148,6 +151,7 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode, String> {
         (trained.model, trained.manifest.preprocess(), trained.manifest.classes, images.to_vec())
     };
     let mut failed = false;
+    let mut inputs: Vec<f32> = Vec::new();
     for path in &images {
         let decoded = std::fs::read(path)
             .map_err(|e| e.to_string())
@@ -155,17 +159,51 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode, String> {
         match decoded {
             Err(e) => {
                 failed = true;
-                println!("{}: cannot use: {e}", path.display());
+                if args.json {
+                    println!("{}", serde_json::json!({ "file": path, "error": e }));
+                } else {
+                    println!("{}: cannot use: {e}", path.display());
+                }
             }
             Ok(image) => {
+                if args.save_inputs.is_some() {
+                    inputs.extend(preprocess.eval(&preprocess.prepare(&image)));
+                }
                 let preds = block_on(run_predict(&model, &preprocess, &[image], &dev))?;
-                let ranked: Vec<String> =
-                    preds[0].top_k(args.top).iter().map(|(c, p)| format!("{} {:.4}", classes[*c], p)).collect();
-                println!("{}: {}", path.display(), ranked.join(", "));
+                let top = preds[0].top_k(args.top);
+                if args.json {
+                    let top: Vec<_> = top.iter().map(|(c, p)| serde_json::json!([classes[*c], p])).collect();
+                    let line = serde_json::json!({ "file": path, "top": top, "probabilities": preds[0].probabilities });
+                    println!("{line}");
+                } else {
+                    let ranked: Vec<String> = top.iter().map(|(c, p)| format!("{} {:.4}", classes[*c], p)).collect();
+                    println!("{}: {}", path.display(), ranked.join(", "));
+                }
             }
         }
     }
+    if let Some(out) = &args.save_inputs {
+        let side = preprocess.input_size as usize;
+        let shape = [inputs.len() / (3 * side * side), 3, side, side];
+        std::fs::write(out, npy_f32(&shape, &inputs)).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// A NumPy `.npy` (format 1.0) holding little-endian f32 values of `shape`, C order.
+fn npy_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}", dims.join(", "));
+    // The magic (6), version (2) and length (2) plus the header and its '\n' end on a multiple of 64.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend(u16::try_from(header.len()).unwrap_or(u16::MAX).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    out
 }
 
 const EXPORT_FILES: [&str; 3] = ["model.safetensors", "labels.json", "manifest.json"];
@@ -195,7 +233,11 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, String> {
     };
     let loaded: Result<(ImageClassifier, Manifest), _> = load_exported(weights.to_vec(), manifest, &Device::flex());
     loaded.map_err(|e| e.to_string())?;
-    std::fs::write(&args.out, write_zip(&bundle.files).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let bytes = match args.format {
+        ExportFormat::Zip => write_zip(&bundle.files).map_err(|e| e.to_string())?,
+        ExportFormat::Onnx => onnx_from_export(&bundle).map_err(|e| e.to_string())?,
+    };
+    std::fs::write(&args.out, bytes).map_err(|e| format!("{}: {e}", args.out.display()))?;
     println!("wrote {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

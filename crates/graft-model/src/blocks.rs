@@ -165,7 +165,7 @@ pub struct InvertedResidual {
 }
 
 impl InvertedResidual {
-    fn specs(c_in: usize, c_out: usize, stride: usize, expand: usize) -> Vec<ConvSpec> {
+    pub(crate) fn specs(c_in: usize, c_out: usize, stride: usize, expand: usize) -> Vec<ConvSpec> {
         let hidden = c_in * expand;
         let mut specs = Vec::new();
         if expand != 1 {
@@ -178,7 +178,7 @@ impl InvertedResidual {
 
     /// torchvision names: each activated conv is `{p}.conv.i.{0,1}`; the projection is
     /// `{p}.conv.k` with its BatchNorm at `{p}.conv.k+1`.
-    fn names(prefix: &str, count: usize) -> Vec<LayerNames> {
+    pub(crate) fn names(prefix: &str, count: usize) -> Vec<LayerNames> {
         let conv = format!("{prefix}.conv");
         (0..count)
             .map(|i| {
@@ -189,22 +189,6 @@ impl InvertedResidual {
                 }
             })
             .collect()
-    }
-
-    pub fn load(
-        (c_in, c_out, stride, expand): (usize, usize, usize, usize),
-        prefix: &str,
-        weights: &impl WeightSource,
-        device: &Device,
-    ) -> Result<Self, WeightError> {
-        let specs = Self::specs(c_in, c_out, stride, expand);
-        let names = Self::names(prefix, specs.len());
-        let layers = specs
-            .into_iter()
-            .zip(&names)
-            .map(|(spec, n)| ConvBn::load(spec, &n.conv, &n.bn, weights, device))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { layers, residual: stride == 1 && c_in == c_out })
     }
 
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {

@@ -20,9 +20,10 @@ pub mod small_conv;
 mod source;
 mod weights;
 
+pub use blocks::{ConvSpec, LayerNames};
 pub use classifier::ImageClassifier;
 pub use head::{Head, HeadKind, HeadSpec};
-pub use mobilenet::{MobileNetV2, FEATURE_DIM, IMAGENET_CLASSES};
+pub use mobilenet::{mobilenet_v2_plan, MobileNetV2, PlannedBlock, PlannedLayer, FEATURE_DIM, IMAGENET_CLASSES};
 pub use source::{RandomWeights, WeightSource};
 pub use weights::{NamedTensor, WeightError, WeightMap};
 

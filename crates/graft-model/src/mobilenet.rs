@@ -32,24 +32,18 @@ pub struct MobileNetV2 {
 impl MobileNetV2 {
     /// Builds the backbone from torchvision-named weights (`features.*`); other names are ignored.
     pub fn load(weights: &impl WeightSource, device: &Device) -> Result<Self, WeightError> {
-        let stem_spec = ConvSpec { c_in: 3, c_out: 32, kernel: 3, stride: 2, groups: 1, relu6: true };
-        let stem_names = LayerNames::norm_activation("features.0");
-        let stem = ConvBn::load(stem_spec, &stem_names.conv, &stem_names.bn, weights, device)?;
-
-        let mut blocks = Vec::new();
-        let mut c_in = 32;
-        for (t, c, n, s) in INVERTED_RESIDUAL_SETTINGS {
-            for i in 0..n {
-                let stride = if i == 0 { s } else { 1 };
-                let prefix = format!("features.{}", blocks.len() + 1);
-                blocks.push(InvertedResidual::load((c_in, c, stride, t), &prefix, weights, device)?);
-                c_in = c;
-            }
-        }
-
-        let last_spec = ConvSpec { c_in, c_out: FEATURE_DIM, kernel: 1, stride: 1, groups: 1, relu6: true };
-        let last_names = LayerNames::norm_activation(&format!("features.{LAST_FEATURE_INDEX}"));
-        let last = ConvBn::load(last_spec, &last_names.conv, &last_names.bn, weights, device)?;
+        let mut plan = mobilenet_v2_plan();
+        let load_layer = |l: &PlannedLayer| ConvBn::load(l.spec, &l.names.conv, &l.names.bn, weights, device);
+        let last = plan.pop().ok_or_else(|| WeightError::Mismatch("empty plan".into()))?;
+        let last = load_layer(&last.layers[0])?;
+        let stem = load_layer(&plan.remove(0).layers[0])?;
+        let blocks = plan
+            .iter()
+            .map(|b| {
+                let layers = b.layers.iter().map(load_layer).collect::<Result<Vec<_>, _>>()?;
+                Ok(InvertedResidual { layers, residual: b.residual })
+            })
+            .collect::<Result<Vec<_>, WeightError>>()?;
         Ok(Self { stem, blocks, last })
     }
 
@@ -107,4 +101,44 @@ impl MobileNetV2 {
     pub fn num_layers(&self) -> usize {
         self.blocks.len() + 2
     }
+}
+
+/// One convolution of the network with its BatchNorm: shape, activation and torchvision names.
+#[derive(Debug, Clone)]
+pub struct PlannedLayer {
+    pub spec: ConvSpec,
+    pub names: LayerNames,
+}
+
+/// One `features.N` layer: its convolutions in order, and whether its input is added back.
+#[derive(Debug, Clone)]
+pub struct PlannedBlock {
+    pub layers: Vec<PlannedLayer>,
+    pub residual: bool,
+}
+
+/// MobileNetV2's `features` as data — stem, 17 inverted residuals, the last 1x1 conv — the one
+/// description the model is built from and other formats (ONNX) are written from.
+pub fn mobilenet_v2_plan() -> Vec<PlannedBlock> {
+    let single = |spec: ConvSpec, prefix: &str| PlannedBlock {
+        layers: vec![PlannedLayer { spec, names: LayerNames::norm_activation(prefix) }],
+        residual: false,
+    };
+    let stem_spec = ConvSpec { c_in: 3, c_out: 32, kernel: 3, stride: 2, groups: 1, relu6: true };
+    let mut plan = vec![single(stem_spec, "features.0")];
+    let mut c_in = 32;
+    for (t, c, n, s) in INVERTED_RESIDUAL_SETTINGS {
+        for i in 0..n {
+            let stride = if i == 0 { s } else { 1 };
+            let prefix = format!("features.{}", plan.len());
+            let specs = InvertedResidual::specs(c_in, c, stride, t);
+            let names = InvertedResidual::names(&prefix, specs.len());
+            let layers = specs.into_iter().zip(names).map(|(spec, names)| PlannedLayer { spec, names }).collect();
+            plan.push(PlannedBlock { layers, residual: stride == 1 && c_in == c });
+            c_in = c;
+        }
+    }
+    let last_spec = ConvSpec { c_in, c_out: FEATURE_DIM, kernel: 1, stride: 1, groups: 1, relu6: true };
+    plan.push(single(last_spec, &format!("features.{LAST_FEATURE_INDEX}")));
+    plan
 }

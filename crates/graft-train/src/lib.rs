@@ -13,6 +13,7 @@ mod events;
 mod export;
 mod loss;
 mod metrics;
+pub mod onnx;
 mod optim;
 mod predict;
 mod probe;
@@ -28,7 +29,10 @@ pub use events::{
     CancelToken, EpochMetrics, Evaluation, Failure, FailureReason, PhaseKind, RunOutcome, StepProgress, Summary,
     TrainEvent, ValItem,
 };
-pub use export::{export_model, load_exported, ExportBundle, ExportError, LoadError, Manifest};
+pub use export::{
+    export_model, load_exported, ExportBundle, ExportError, LoadError, Manifest, LABELS_FILE, MANIFEST_FILE,
+    WEIGHTS_FILE,
+};
 pub use loss::{argmax, cross_entropy, smoothed_targets};
 pub use metrics::confusion_evaluation;
 pub use optim::{adamw, GraftAdamW};

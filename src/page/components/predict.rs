@@ -6,7 +6,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::{DragEvent, HtmlInputElement, MediaStream};
 
-use graft::protocol::Command;
+use graft::protocol::{Command, ExportFormat};
 
 use crate::page::predict::{predict_file, start_live, stop_live};
 use crate::page::state::AppState;
@@ -52,9 +52,15 @@ pub fn PredictPanel() -> impl IntoView {
                         }
                     }).collect_view()}
                 </div>
-                <button class="primary" data-testid="export-button" on:click=move |_| state.send(&Command::Export)>"Export weights (.zip)"</button>
+                <div class="controls">
+                    <button class="primary" data-testid="export-button" on:click=move |_| state.send(&Command::Export { format: ExportFormat::Zip })>"Export weights (.zip)"</button>
+                    <button data-testid="export-onnx-button" on:click=move |_| state.send(&Command::Export { format: ExportFormat::Onnx })>"Export ONNX"</button>
+                </div>
                 <p class="hint">"model.safetensors uses torchvision's parameter names (load it into torchvision.models.mobilenet_v2 with a "
                     <code>"Linear(1280, N)"</code>" classifier), plus labels.json and manifest.json. Made here, in your browser."</p>
+                <p class="hint">"The ONNX file (opset 17, for onnxruntime, OpenCV, TensorRT, browsers…) is the whole classifier with each BatchNorm folded into its convolution. Its input "
+                    <code>"input: float32[N,3,224,224]"</code>" is the RGB picture resized, centre-cropped, scaled to 0–1 and normalised with ImageNet's mean and std; it outputs "
+                    <code>"logits"</code>" and "<code>"probabilities"</code>", with the class names in its metadata."</p>
             </Show>
         </section>
     }
