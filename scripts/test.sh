@@ -46,7 +46,9 @@ trunk build --release
 
 phase "browser end-to-end tests"
 rm -f tests/artifacts/graft-model.onnx
-(cd tests && npm test)
+# The browser test trains a project saved by the page with the CLI (step 8b).
+cargo build --release -q -p graft-cli
+(cd tests && GRAFT_CLI="$CARGO_TARGET_DIR/release/graft" npm test)
 
 phase "the page's ONNX download in onnx.checker"
 "$GRAFT_VENV/bin/python" tests/python/onnx_check.py tests/artifacts/graft-model.onnx \

@@ -203,6 +203,8 @@ pub enum Command {
         format: ExportFormat,
     },
     SaveProject,
+    /// The pictures as a zip of class folders.
+    DownloadPictures,
     /// The message's first file is a project file.
     OpenProject,
     NewProject,

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { serve } from './serve-static.mjs';
@@ -460,6 +461,44 @@ describe('graft e2e', () => {
     await t.tid('model-status').waitFor({ state: 'visible', timeout: 60_000 });
     await samePrediction('after opening the saved project');
     t.timings.project_file_mb = +(fs.statSync(saved).size / 1e6).toFixed(2);
+    // "Download pictures": the same pictures, one folder per class.
+    const [pictures] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), t.tid('download-pictures').click()]);
+    const folders = {};
+    for (const name of readZip(fs.readFileSync(await pictures.path())).keys()) {
+      const folder = name.split('/')[0];
+      folders[folder] = (folders[folder] ?? 0) + 1;
+    }
+    assert.deepEqual(folders, Object.fromEntries(CLASSES.map((c) => [c, PER_CLASS])));
+  }, 300_000);
+
+  step('8b. the CLI trains the saved project; the page opens its result and predicts what the CLI predicts', async () => {
+    const cli = process.env.GRAFT_CLI;
+    assert.ok(cli && fs.existsSync(cli), `GRAFT_CLI must name the graft binary (is ${cli})`);
+    const saved = path.join(tmp, 'project.zip');
+    const trained = path.join(tmp, 'cli-project.zip');
+    const model = path.join(tmp, 'cli-model');
+    const run = (args) => execFileSync(cli, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+    // The earlier steps left odd settings in the project (a diverging rate): the flags override them.
+    run(['train', saved, '--mode', 'frozen', '--epochs', '2', '--lr', '1e-3', '--out', model, '--save-project', trained]);
+    const cliPrediction = JSON.parse(run(['predict', model, files.fruit.heldOut, '--json']).trim());
+    const cliProbs = Object.fromEntries(CLASSES.map((c, i) => [c, cliPrediction.probabilities[i]]));
+    await t.tid('open-project').setInputFiles(trained);
+    let preds = [];
+    await t.poll('the CLI-trained model predicting in the page', async () => {
+      if ((await t.tid('model-status').count()) === 0) return false;
+      preds = await predictFile(files.fruit.heldOut);
+      return preds.every((p) => Math.abs(p.prob - cliProbs[p.cls]) <= 1e-4);
+    }, { timeout: 120_000, interval: 1_000 }).catch((e) => {
+      throw new Error(`${e.message}: page ${JSON.stringify(preds)} vs CLI ${JSON.stringify(cliProbs)}`);
+    });
+    console.log(`  CLI-trained project: page ${JSON.stringify(preds)} vs CLI ${JSON.stringify(cliProbs)}`);
+    // Back to the page's own project for the steps that follow.
+    await t.tid('open-project').setInputFiles(saved);
+    await t.poll('the page project again', async () => {
+      if ((await t.tid('model-status').count()) === 0) return false;
+      const p = await predictFile(files.fruit.heldOut);
+      return reference.every((r) => Math.abs((p.find((x) => x.cls === r.cls)?.prob ?? -1) - r.prob) < 1e-4);
+    }, { timeout: 120_000, interval: 1_000 });
   }, 300_000);
 
   step('9. webcam: hold to record frames into a class, train, classify live', async () => {

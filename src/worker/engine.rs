@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use graft_data::rgba_to_rgb;
-use graft_model::{imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, WeightMap};
-use graft_project::{HeadChoice, ImageRecord, ModelRecord, ModelStatus, Project};
+use graft_model::{HeadSpec, ImageClassifier, WeightMap};
+use graft_project::{ImageRecord, ModelRecord, ModelStatus, Project};
 use graft_train::{
     export_model, load_exported, measure_speed, onnx::onnx_from_export, predict, CancelToken, FailureReason, Mode,
     TrainedModel,
@@ -62,17 +62,6 @@ pub struct Engine {
 
 pub fn image_row(r: &ImageRecord) -> ImageRow {
     ImageRow { id: r.id, class_id: r.class_id, name: r.name.clone(), jpeg: r.jpeg.to_vec(), thumb: r.thumb.to_vec() }
-}
-
-fn head_kind(choice: HeadChoice, classes: &[String]) -> Result<HeadKind, String> {
-    Ok(match choice {
-        HeadChoice::Replace => HeadKind::Replace,
-        HeadChoice::Stacked => HeadKind::Stacked,
-        HeadChoice::KeepImagenet => HeadKind::KeepImagenet {
-            rows: imagenet_rows_for(classes)
-                .ok_or("\"keep the ImageNet head\" needs every class named after an ImageNet class")?,
-        },
-    })
 }
 
 impl Engine {
@@ -387,6 +376,12 @@ impl Engine {
                     Err(e) => notice(Level::Error, format!("save project failed: {e}")),
                 }
             }
+            Command::DownloadPictures => match graft_project::pictures_zip(&self.project.borrow()) {
+                Ok(bytes) => {
+                    post(&Event::Download { name: "graft-pictures.zip".into(), mime: "application/zip".into(), bytes })
+                }
+                Err(e) => notice(Level::Error, format!("download pictures failed: {e}")),
+            },
             Command::OpenProject => self.open_project(files).await,
             Command::NewProject => {
                 if self.running.get() {
@@ -768,7 +763,7 @@ impl Engine {
                 .map_err(|e| e.to_string());
         }
         let weights = self.pretrained.borrow().clone().ok_or("the backbone is not loaded yet")?;
-        let kind = head_kind(self.project.borrow().settings.head, classes)?;
+        let kind = self.project.borrow().settings.head.kind(classes)?;
         let spec = HeadSpec { kind, num_classes: classes.len(), seed };
         ImageClassifier::from_pretrained(weights.as_ref(), &spec, device).map_err(|e| e.to_string())
     }

@@ -20,6 +20,9 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Top-k classes of each image.
     Predict(PredictArgs),
+    /// A project file saved by the page: show it, unpack its pictures, or pack a folder as one.
+    #[command(subcommand)]
+    Project(ProjectCommand),
     /// Write an exported model directory as one zip (like the web download) or as ONNX.
     Export(ExportArgs),
     /// Throughput of feature extraction and fine-tuning on synthetic input.
@@ -75,6 +78,8 @@ fn defaults() -> TrainConfig {
 /// The settings of a run, shared by `train`, `compare` and `lr-find`.
 #[derive(Args, Clone)]
 pub struct TrainOptions {
+    /// A folder with one subfolder per class, or a project file saved by the page (its prepared
+    /// pictures, classes and settings; the flags given override its settings).
     pub data_dir: PathBuf,
     #[arg(long, value_parser = parse_mode, default_value_t = defaults().mode.label().to_string())]
     pub mode: String,
@@ -116,6 +121,10 @@ pub struct TrainOptions {
     pub json: bool,
     #[command(flatten)]
     pub common: Common,
+    /// The ids of the flags given on the command line (filled after parsing): these override a
+    /// project's settings.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Args)]
@@ -133,6 +142,20 @@ pub struct TrainArgs {
     /// When stopped with Ctrl-C after a completed epoch, still export that epoch's model.
     #[arg(long)]
     pub keep_partial: bool,
+    /// Training a project file: also write the project with the new model (and the settings of
+    /// this run) here, for the page to open.
+    #[arg(long, value_name = "OUT")]
+    pub save_project: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ProjectCommand {
+    /// Classes, picture counts, settings and the kept model of a project file.
+    Info { project: PathBuf },
+    /// Write a project's pictures (its prepared copies) as DIR/<class>/<picture>.jpg.
+    Unpack { project: PathBuf, dir: PathBuf },
+    /// Make a project file of a folder of class folders, preparing every picture as the page does.
+    Pack { dir: PathBuf, out: PathBuf },
 }
 
 #[derive(Args)]
@@ -168,6 +191,29 @@ fn parse_mode(s: &str) -> Result<String, String> {
 }
 
 impl TrainOptions {
+    /// Whether the flag with this id was given on the command line.
+    pub fn given(&self, id: &str) -> bool {
+        self.given.iter().any(|g| g == id)
+    }
+
+    /// `base` (a project's settings) with every flag given on the command line applied.
+    pub fn config_over(&self, base: TrainConfig) -> Result<TrainConfig, String> {
+        let flags = self.config()?;
+        let mut cfg = base;
+        macro_rules! given {
+            ($($id:literal => $field:ident),* $(,)?) => {
+                $(if self.given($id) { cfg.$field = flags.$field.clone(); })*
+            };
+        }
+        given!(
+            "mode" => mode, "epochs" => epochs, "lr" => lr, "ratio" => backbone_ratio,
+            "warmup" => warmup_epochs, "batch" => batch_size, "val" => val_fraction, "seed" => seed,
+            "input_size" => input_size, "views" => frozen_views, "smoothing" => label_smoothing,
+            "weight_decay" => weight_decay, "no_augment" => augment, "layer_groups" => layer_groups,
+        );
+        Ok(cfg)
+    }
+
     pub fn config(&self) -> Result<TrainConfig, String> {
         let d = TrainConfig::default();
         Ok(TrainConfig {
@@ -214,18 +260,24 @@ pub struct PredictArgs {
 pub struct ExportArgs {
     /// An exported model directory (`model.safetensors`, `labels.json`, `manifest.json`).
     pub model_dir: PathBuf,
-    /// The file to write.
+    /// The file to write (a folder for `pytorch-recipe`).
     pub out: PathBuf,
     /// `zip`: the three files in one zip, like the web download; `onnx`: one ONNX model
-    /// (opset 17, BatchNorm folded, normalised NCHW input, logits and probabilities out).
+    /// (opset 17, BatchNorm folded, normalised NCHW input, logits and probabilities out);
+    /// `pytorch-recipe`: a folder that continues training under PyTorch DDP (`torchrun`).
     #[arg(long, value_enum, default_value = "zip")]
     pub format: ExportFormat,
+    /// The pictures for `pytorch-recipe`: a project file saved by the page, or a folder of
+    /// class folders (the model's classes).
+    #[arg(long, value_name = "PROJECT_OR_FOLDER")]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     Zip,
     Onnx,
+    PytorchRecipe,
 }
 
 #[derive(Args)]

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use burn::tensor::Device;
 use futures::executor::block_on;
-use graft_data::{decode_image_named, Dataset};
+use graft_data::decode_image_named;
 use graft_model::{imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, IMAGENET_CLASSES};
+use graft_project::ModelStatus;
 use graft_train::onnx::onnx_from_export;
 use graft_train::{
     export_model, load_exported, predict as run_predict, write_zip, BenchOptions, ExportBundle, Manifest, RunOutcome,
@@ -19,6 +20,8 @@ use crate::args::{
 };
 use crate::backend::{backend_label, device, load_pretrained, peak_rss_mib, weights_path};
 use crate::progress::Progress;
+use crate::project::{self, RunData};
+use crate::recipe;
 
 /// Exit status of a run stopped with Ctrl-C (the shell's convention for SIGINT).
 const EXIT_CANCELLED: u8 = 130;
@@ -65,12 +68,14 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, String> {
 
 /// `train`, optionally at another learning rate (what `lr-find --apply-out` suggests).
 pub fn train_with(args: &TrainArgs, lr: Option<f64>) -> Result<ExitCode, String> {
-    let mut cfg = args.run.config()?;
+    let RunData { mut cfg, dataset, project } = project::open_run_data(&args.run)?;
     if let Some(lr) = lr {
         cfg.lr = lr;
     }
+    if args.save_project.is_some() && project.is_none() {
+        return Err("--save-project needs a project file as the data (see `graft project pack`)".into());
+    }
     let dev = device(args.run.common.backend);
-    let dataset = Dataset::from_folder(&args.run.data_dir, cfg.preprocess()).map_err(|e| e.to_string())?;
     let model = match &args.from {
         // Further training of an exported model: same classes, same head.
         Some(dir) => {
@@ -85,12 +90,17 @@ pub fn train_with(args: &TrainArgs, lr: Option<f64>) -> Result<ExitCode, String>
         }
         None => {
             let pretrained = load_pretrained(&weights_path(&args.run.common))?;
-            let kind = head_kind(args.head, &dataset.classes)?;
+            // A project's head choice, unless --head is given.
+            let kind = match &project {
+                Some(p) if !args.run.given("head") => p.settings.head.kind(&dataset.classes)?,
+                _ => head_kind(args.head, &dataset.classes)?,
+            };
             let spec = HeadSpec { kind, num_classes: dataset.classes.len(), seed: cfg.seed };
             ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?
         }
     };
     let epochs = cfg.epochs;
+    let run_cfg = cfg.clone();
     let mut trainer = Trainer::new(cfg, dataset, model, &dev).map_err(|e| e.to_string())?;
 
     // Ctrl-C stops the run at the next step; the stream then ends in `Cancelled`.
@@ -124,6 +134,15 @@ pub fn train_with(args: &TrainArgs, lr: Option<f64>) -> Result<ExitCode, String>
         std::fs::write(args.out.join(name), bytes).map_err(|e| e.to_string())?;
     }
     println!("exported to {}", args.out.display());
+    if let (Some(out), Some(project)) = (&args.save_project, project) {
+        let status = match result.outcome {
+            RunOutcome::Cancelled { completed_epochs } => ModelStatus::Stopped { completed_epochs, epochs },
+            _ => ModelStatus::Complete,
+        };
+        let bytes = project::with_model(project, run_cfg, &trained, &bundle, status)?;
+        std::fs::write(out, bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+        println!("saved the project with this model to {}", out.display());
+    }
     if let Some(mib) = peak_rss_mib() {
         println!("peak memory {mib:.0} MiB");
     }
@@ -232,10 +251,23 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, String> {
         return Err("the model directory is incomplete".into());
     };
     let loaded: Result<(ImageClassifier, Manifest), _> = load_exported(weights.to_vec(), manifest, &Device::flex());
-    loaded.map_err(|e| e.to_string())?;
+    let (_, manifest) = loaded.map_err(|e| e.to_string())?;
     let bytes = match args.format {
         ExportFormat::Zip => write_zip(&bundle.files).map_err(|e| e.to_string())?,
         ExportFormat::Onnx => onnx_from_export(&bundle).map_err(|e| e.to_string())?,
+        ExportFormat::PytorchRecipe => {
+            let data = recipe::data_path(args.data.as_ref())?;
+            let written = recipe::write_recipe(&bundle, &manifest, data, &args.out)?;
+            println!(
+                "wrote {}: {} training and {} validation pictures ({} files skipped), start/, train.py, README.md",
+                args.out.display(),
+                written.train,
+                written.val,
+                written.skipped
+            );
+            println!("run: cd {} && torchrun --nproc_per_node=2 train.py --epochs 5 --out out", args.out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     std::fs::write(&args.out, bytes).map_err(|e| format!("{}: {e}", args.out.display()))?;
     println!("wrote {}", args.out.display());

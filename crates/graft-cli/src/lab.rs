@@ -11,16 +11,16 @@ use graft_train::{CancelToken, Mode, TrainEvent};
 
 use crate::args::{CompareArgs, LrFindArgs, ReportArgs};
 use crate::backend::{device, load_pretrained, weights_path};
+use crate::project::{open_run_data, RunData};
 
 fn percent(v: Option<f32>) -> String {
     v.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "–".into())
 }
 
 pub fn compare(args: &CompareArgs) -> Result<ExitCode, String> {
-    let cfg = args.run.config()?;
+    let RunData { cfg, dataset, .. } = open_run_data(&args.run)?;
     let dev = device(args.run.common.backend);
     let pretrained = load_pretrained(&weights_path(&args.run.common))?;
-    let dataset = Dataset::from_folder(&args.run.data_dir, cfg.preprocess()).map_err(|e| e.to_string())?;
     let cancel = CancelToken::default();
     let stop = cancel.clone();
     ctrlc::set_handler(move || stop.cancel()).map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
@@ -62,10 +62,9 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode, String> {
 }
 
 pub fn lr_find(args: &LrFindArgs) -> Result<ExitCode, String> {
-    let cfg = args.run.config()?;
+    let RunData { cfg, dataset, .. } = open_run_data(&args.run)?;
     let dev = device(args.run.common.backend);
     let pretrained = load_pretrained(&weights_path(&args.run.common))?;
-    let dataset = Dataset::from_folder(&args.run.data_dir, cfg.preprocess()).map_err(|e| e.to_string())?;
     dataset.validate().map_err(|e| e.to_string())?;
     let (train, _) = stratified_split(&dataset.labels(), dataset.classes.len(), cfg.val_fraction, cfg.seed);
     let sweep = LrSweep {
@@ -115,6 +114,7 @@ pub fn lr_find(args: &LrFindArgs) -> Result<ExitCode, String> {
                     head: crate::args::HeadName::Replace,
                     from: None,
                     keep_partial: false,
+                    save_project: None,
                 };
                 return crate::commands::train_with(&train, Some(lr));
             }

@@ -5,10 +5,13 @@ mod backend;
 mod commands;
 mod lab;
 mod progress;
+mod project;
+mod recipe;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use crate::args::{Cli, Command};
 
@@ -18,12 +21,30 @@ use crate::args::{Cli, Command};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The ids of the arguments given on the command line (not defaults) of the subcommand.
+fn given_ids(matches: &ArgMatches) -> Vec<String> {
+    let Some((_, sub)) = matches.subcommand() else { return Vec::new() };
+    sub.ids()
+        .filter(|id| sub.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let given = given_ids(&matches);
+    match &mut cli.command {
+        Command::Train(a) => a.run.given = given,
+        Command::Compare(a) => a.run.given = given,
+        Command::LrFind(a) => a.run.given = given,
+        _ => {}
+    }
     let result = match cli.command {
         Command::Convert(a) => commands::convert(&a),
         Command::Train(a) => commands::train(&a),
         Command::Predict(a) => commands::predict(&a),
+        Command::Project(c) => project::run(&c),
         Command::Export(a) => commands::export(&a),
         Command::Bench(a) => commands::bench(&a),
         Command::Check(a) => commands::check(&a),

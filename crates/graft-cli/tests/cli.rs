@@ -241,3 +241,60 @@ fn lab_commands_compare_find_a_rate_and_report() {
         "a frozen model forgets nothing:\n{log}"
     );
 }
+
+#[test]
+fn a_project_file_trains_with_its_settings_and_comes_back_with_the_model() {
+    let tmp = Scratch::new("project");
+    let data = tmp.data(8);
+    let packed = tmp.path("packed.graft.zip");
+    let log = graft(&["project", "pack", s(&data), s(&packed)]);
+    assert!(log.contains("2 classes, 16 pictures"), "{log}");
+
+    // The page's settings travel in the project: the run takes them, the flags given override.
+    let mut project = graft_project::read_project(&std::fs::read(&packed).unwrap()).unwrap();
+    let train = &mut project.settings.train;
+    (train.lr, train.seed, train.input_size, train.batch_size, train.frozen_views) = (2e-3, 5, 128, 4, 1);
+    std::fs::write(&packed, graft_project::write_project(&project).unwrap()).unwrap();
+    let (model, saved) = (tmp.path("model"), tmp.path("trained.graft.zip"));
+    graft(&["train", s(&packed), "--epochs", "2", "--out", s(&model), "--save-project", s(&saved)]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
+    let t = &manifest["training"];
+    assert_eq!((t["lr"].as_f64(), t["seed"].as_u64(), t["epochs"].as_u64()), (Some(2e-3), Some(5), Some(2)));
+    assert_eq!(manifest["input_size"], 128);
+
+    // The saved project holds this model and the run's settings; the page opens it.
+    let back = graft_project::read_project(&std::fs::read(&saved).unwrap()).unwrap();
+    let kept = back.model.as_ref().expect("the saved project keeps the model");
+    assert_eq!(kept.status, graft_project::ModelStatus::Complete);
+    assert_eq!(&*kept.weights, std::fs::read(model.join("model.safetensors")).unwrap().as_slice());
+    assert_eq!(back.settings.train.epochs, 2);
+    assert_eq!(back.images, project.images, "the pictures travel unchanged");
+    let info = graft(&["project", "info", s(&saved)]);
+    assert!(info.contains("8 pictures") && info.contains("model: trained"), "{info}");
+
+    // Unpacked as class folders; and as a PyTorch recipe with graft's split.
+    let unpacked = tmp.path("unpacked");
+    graft(&["project", "unpack", s(&saved), s(&unpacked)]);
+    for class in ["bird", "fruit"] {
+        assert_eq!(std::fs::read_dir(unpacked.join(class)).unwrap().count(), 8, "{class}");
+    }
+    let recipe = tmp.path("recipe");
+    graft(&["export", s(&model), s(&recipe), "--format", "pytorch-recipe", "--data", s(&saved)]);
+    let count = |split: &str| -> usize {
+        ["bird", "fruit"]
+            .iter()
+            .map(|c| std::fs::read_dir(recipe.join("data").join(split).join(c)).unwrap().count())
+            .sum()
+    };
+    assert_eq!((count("train") + count("val"), count("val") > 0), (16, true));
+    for f in ["train.py", "README.md", "recipe.json", "start/model.safetensors", "start/manifest.json"] {
+        assert!(recipe.join(f).is_file(), "{f} missing");
+    }
+    let onnx = tmp.path("model.onnx");
+    graft(&["export", s(&model), s(&onnx), "--format", "onnx"]);
+    assert_eq!(&std::fs::read(&onnx).unwrap()[..2], [0x08, 0x08]);
+
+    let (out, text) = graft_output(&["train", s(&data), "--out", s(&tmp.path("x")), "--save-project", s(&saved)]);
+    assert!(!out.status.success() && text.contains("--save-project needs a project file"), "{text}");
+}

@@ -97,3 +97,25 @@ pub fn read_project(bytes: &[u8]) -> Result<Project, ArchiveError> {
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ArchiveError> {
     serde_json::to_vec_pretty(value).map_err(|e| ArchiveError::Invalid(e.to_string()))
 }
+
+/// The project's pictures (its prepared JPEG copies) as `<class>/<id>-<name>.jpg`, classes in
+/// card order: what the page's "Download pictures" zips and `graft project unpack` writes.
+pub fn pictures_as_class_folders(project: &Project) -> Result<Vec<(String, Vec<u8>)>, ArchiveError> {
+    let names: Vec<String> = project.classes.iter().map(|c| c.name.clone()).collect();
+    let names = graft_data::check_class_names(&names).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+    let mut files = Vec::new();
+    for (class, name) in project.classes.iter().zip(&names) {
+        let folder = name.replace(['/', '\\'], "_");
+        for image in project.images.iter().filter(|i| i.class_id == class.id) {
+            let stem =
+                std::path::Path::new(&image.name).file_stem().map_or_else(|| "picture".into(), |s| s.to_string_lossy());
+            files.push((format!("{folder}/{}-{stem}.jpg", image.id), image.jpeg.to_vec()));
+        }
+    }
+    Ok(files)
+}
+
+/// "Download pictures": [`pictures_as_class_folders`] in one zip.
+pub fn pictures_zip(project: &Project) -> Result<Vec<u8>, ArchiveError> {
+    write_zip(&pictures_as_class_folders(project)?).map_err(|e| ArchiveError::Invalid(e.to_string()))
+}

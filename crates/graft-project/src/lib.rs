@@ -7,7 +7,7 @@ mod bench;
 mod ingest;
 mod project;
 
-pub use archive::{read_project, write_project, ArchiveError};
+pub use archive::{pictures_as_class_folders, pictures_zip, read_project, write_project, ArchiveError};
 pub use bench::{bench_ingest, synthetic_photo};
 pub use ingest::{
     decode_prepared, prepare_file, prepare_rgb, prepare_rgba, Prepared, PREPARED_JPEG_QUALITY, THUMB_HEIGHT,

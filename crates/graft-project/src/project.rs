@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use graft_data::{check_class_names, Dataset, DatasetError, ImageItem, Pixels, Preprocess};
+use graft_model::{imagenet_rows_for, HeadKind};
 use graft_train::{Manifest, TrainConfig};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,20 @@ pub enum HeadChoice {
 }
 
 /// The settings form, as the user left it.
+impl HeadChoice {
+    /// The head for these classes (keeping ImageNet's rows needs every class to be one).
+    pub fn kind(self, classes: &[String]) -> Result<HeadKind, String> {
+        Ok(match self {
+            HeadChoice::Replace => HeadKind::Replace,
+            HeadChoice::Stacked => HeadKind::Stacked,
+            HeadChoice::KeepImagenet => HeadKind::KeepImagenet {
+                rows: imagenet_rows_for(classes)
+                    .ok_or("\"keep the ImageNet head\" needs every class named after an ImageNet class")?,
+            },
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Settings {
     pub train: TrainConfig,

@@ -57,6 +57,8 @@ pub fn ProjectBar() -> impl IntoView {
                     <input type="file" accept=".zip,application/zip" data-testid="open-project" on:change=on_open/>
                 </label>
                 <button data-testid="new-project" on:click=new_project>"New project"</button>
+                <button data-testid="download-pictures" title="every picture (its prepared copy) in one folder per class, as a zip: for other tools, or graft's CLI"
+                    on:click=move |_| state.send(&Command::DownloadPictures)>"Download pictures"</button>
                 <span class="hint" data-testid="storage-line" data-saved=move || state.storage.get().saved_images.to_string()>{storage}</span>
             </div>
             {move || state.restored.get().map(|r| view! { <p class="restored" data-testid="restored-line">{r}</p> })}
