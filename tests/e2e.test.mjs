@@ -479,7 +479,9 @@ describe('graft e2e', () => {
     const model = path.join(tmp, 'cli-model');
     const run = (args) => execFileSync(cli, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
     // The earlier steps left odd settings in the project (a diverging rate): the flags override them.
-    run(['train', saved, '--mode', 'frozen', '--epochs', '2', '--lr', '1e-3', '--out', model, '--save-project', trained]);
+    const events = run(['train', saved, '--mode', 'frozen', '--epochs', '2', '--lr', '1e-3', '--out', model, '--save-project', trained, '--json']);
+    const cliEpochs = events.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((e) => e.type === 'epoch');
+    assert.equal(cliEpochs.length, 2, events.slice(-2000));
     const cliPrediction = JSON.parse(run(['predict', model, files.fruit.heldOut, '--json']).trim());
     const cliProbs = Object.fromEntries(CLASSES.map((c, i) => [c, cliPrediction.probabilities[i]]));
     await t.tid('open-project').setInputFiles(trained);
@@ -492,6 +494,17 @@ describe('graft e2e', () => {
       throw new Error(`${e.message}: page ${JSON.stringify(preds)} vs CLI ${JSON.stringify(cliProbs)}`);
     });
     console.log(`  CLI-trained project: page ${JSON.stringify(preds)} vs CLI ${JSON.stringify(cliProbs)}`);
+    // Same pipeline: the page trains the same project with the same (saved) settings and gets
+    // the CLI's losses (same prepared pictures, split, augmentation and dropout draws).
+    await t.train('the CLI-trained project, again in the page');
+    const m = await t.metrics();
+    assert.equal(m.epochs.length, cliEpochs.length);
+    const diffs = m.epochs.flatMap((e, i) => [e.train_loss - cliEpochs[i].train_loss, (e.val_loss ?? 0) - (cliEpochs[i].val_loss ?? 0)].map(Math.abs));
+    const worst = Math.max(...diffs);
+    console.log(`  same project in the page (${m.backend}) and the CLI (flex): losses differ by at most ${worst.toExponential(2)} `
+      + `(page ${m.epochs.map((e) => e.train_loss.toFixed(5)).join(', ')}; CLI ${cliEpochs.map((e) => e.train_loss.toFixed(5)).join(', ')})`);
+    t.timings.cli_page_loss_diff = worst;
+    assert.ok(worst <= 1e-3, `page and CLI losses differ by ${worst}`);
     // Back to the page's own project for the steps that follow.
     await t.tid('open-project').setInputFiles(saved);
     await t.poll('the page project again', async () => {
