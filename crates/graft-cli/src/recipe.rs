@@ -43,7 +43,8 @@ pub struct RecipeSummary {
     pub skipped: usize,
 }
 
-/// The pictures: a project file (its prepared copies) or a folder of class folders.
+/// The pictures: a project file (its prepared copies) or a folder of class folders (whose
+/// original files the recipe copies).
 fn load_pictures(data: &Path, manifest: &Manifest) -> Result<Dataset, String> {
     let preprocess = manifest.preprocess();
     if data.is_dir() {
@@ -55,12 +56,13 @@ fn load_pictures(data: &Path, manifest: &Manifest) -> Result<Dataset, String> {
 }
 
 /// A file name for `item` inside its class folder (subfolders flattened, names kept unique).
-fn picture_name(item: &ImageItem, index: usize) -> String {
+fn picture_name(item: &ImageItem, index: usize, original: bool) -> String {
     let base = Path::new(&item.name).file_name().map_or_else(|| "picture".into(), |n| n.to_string_lossy().into_owned());
-    let base = match &item.image {
+    let base = if original {
+        base
+    } else {
         // A project's pictures are its prepared JPEG copies, whatever the original was.
-        Pixels::Jpeg(_) => format!("{}.jpg", Path::new(&base).file_stem().unwrap_or_default().to_string_lossy()),
-        Pixels::Raw(_) => base,
+        format!("{}.jpg", Path::new(&base).file_stem().unwrap_or_default().to_string_lossy())
     };
     format!("{index:05}-{base}")
 }
@@ -79,6 +81,7 @@ pub fn write_recipe(
     out: &Path,
 ) -> Result<RecipeSummary, String> {
     let dataset = load_pictures(data, manifest)?;
+    let from_folder = data.is_dir();
     if dataset.classes != manifest.classes {
         return Err(format!(
             "the pictures' classes {:?} are not the model's {:?} (same names, same order)",
@@ -91,11 +94,12 @@ pub fn write_recipe(
         for &i in indices.iter() {
             let item = &dataset.items[i];
             let bytes = match &item.image {
+                _ if from_folder => std::fs::read(data.join(&item.name)).map_err(|e| format!("{}: {e}", item.name))?,
                 Pixels::Jpeg(jpeg) => jpeg.to_vec(),
-                Pixels::Raw(_) => std::fs::read(data.join(&item.name)).map_err(|e| format!("{}: {e}", item.name))?,
+                Pixels::Raw(_) => return Err(format!("{}: a project picture without its prepared copy", item.name)),
             };
             let class = &dataset.classes[item.label];
-            write(&out.join("data").join(split).join(class).join(picture_name(item, i)), &bytes)?;
+            write(&out.join("data").join(split).join(class).join(picture_name(item, i, from_folder)), &bytes)?;
         }
     }
     for (name, bytes) in &bundle.files {

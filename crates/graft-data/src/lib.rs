@@ -10,7 +10,10 @@ mod preprocess;
 mod rng;
 mod split;
 
-pub use dataset::{check_class_names, Dataset, DatasetError, FileError, ImageItem, LabelledBytes, Pixels};
+pub use dataset::{
+    check_class_names, encode_jpeg, Dataset, DatasetError, FileError, ImageItem, LabelledBytes, Pixels,
+    PREPARED_JPEG_QUALITY,
+};
 pub use decode::{
     check_dimensions, decode_image, decode_image_named, rgba_to_rgb, DecodeError, MAX_ASPECT, MAX_PIXELS, MAX_SIDE,
     MIN_SIDE,

@@ -219,8 +219,10 @@ fn dataset_keeps_good_files_and_reports_each_bad_one() {
         bad,
         vec![("a/empty.jpg", "empty file (0 bytes)"), ("b/notes.png", "not an image (unrecognised file contents)")]
     );
-    // Kept images are stored at the resize side (shorter side 73 for a 64 input).
+    // Kept images are stored at the resize side (shorter side 73 for a 64 input), as the page's
+    // prepared copies are: JPEG bytes, not decoded pixels (a large folder must fit in memory).
     assert_eq!(ds.items[0].image.rgb().unwrap().height(), pre.resize_side);
+    assert!(ds.items.iter().all(|i| matches!(i.image, graft_data::Pixels::Jpeg(_))));
     assert!(ds.validate().is_ok());
 
     let one_class = Dataset::from_labelled_bytes(vec!["a".into()], vec![], pre);

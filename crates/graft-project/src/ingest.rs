@@ -4,13 +4,11 @@
 //! holds, so a reloaded project trains exactly like the one before the reload, and 2,000
 //! pictures take tens of megabytes instead of gigabytes.
 
-use graft_data::{check_dimensions, decode_image_named, rgba_to_rgb, DecodeError, Preprocess};
-use image::codecs::jpeg::JpegEncoder;
+pub use graft_data::PREPARED_JPEG_QUALITY;
+use graft_data::{check_dimensions, decode_image_named, encode_jpeg, rgba_to_rgb, DecodeError, Preprocess};
 use image::imageops;
 use image::RgbImage;
 
-/// JPEG quality of prepared copies: differences from the original are a level or two per channel.
-pub const PREPARED_JPEG_QUALITY: u8 = 92;
 /// Thumbnails are this many pixels high (and at most twice as wide).
 pub const THUMB_HEIGHT: u32 = 64;
 const THUMB_JPEG_QUALITY: u8 = 80;
@@ -22,14 +20,6 @@ pub struct Prepared {
     pub jpeg: Vec<u8>,
     /// A small JPEG for the page.
     pub thumb: Vec<u8>,
-}
-
-fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, quality)
-        .encode_image(image)
-        .map_err(|e| DecodeError::Corrupt(format!("cannot encode the prepared copy: {e}")))?;
-    Ok(out)
 }
 
 fn thumbnail(image: &RgbImage) -> RgbImage {
