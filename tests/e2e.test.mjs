@@ -477,7 +477,8 @@ describe('graft e2e', () => {
     const saved = path.join(tmp, 'project.zip');
     const trained = path.join(tmp, 'cli-project.zip');
     const model = path.join(tmp, 'cli-model');
-    const run = (args) => execFileSync(cli, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+    // From the repository root, where the CLI finds the pretrained weights (static/weights/).
+    const run = (args) => execFileSync(cli, args, { cwd: path.join(HERE, '..'), encoding: 'utf8', maxBuffer: 64 << 20 });
     // The earlier steps left odd settings in the project (a diverging rate): the flags override them.
     const events = run(['train', saved, '--mode', 'frozen', '--epochs', '2', '--lr', '1e-3', '--out', model, '--save-project', trained, '--json']);
     const cliEpochs = events.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((e) => e.type === 'epoch');
