@@ -83,6 +83,7 @@ pub fn read_project(bytes: &[u8]) -> Result<Project, ArchiveError> {
         Some(weights) => {
             let manifest: Manifest = serde_json::from_slice(file(MODEL_MANIFEST)?)
                 .map_err(|e| ArchiveError::Damaged(format!("{MODEL_MANIFEST}: {e}")))?;
+            manifest.check().map_err(|e| ArchiveError::Damaged(format!("{MODEL_MANIFEST}: {e}")))?;
             let status: ModelStatus = serde_json::from_slice(file(MODEL_STATUS)?)
                 .map_err(|e| ArchiveError::Damaged(format!("{MODEL_STATUS}: {e}")))?;
             Some(ModelRecord { manifest, weights: weights.as_slice().into(), status })

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use burn::tensor::Device;
-use graft_data::{Normalization, Preprocess};
-use graft_model::{HeadKind, ImageClassifier, WeightError, WeightMap};
+use graft_data::{check_class_names, Normalization, Preprocess};
+use graft_model::{HeadKind, ImageClassifier, WeightError, WeightMap, IMAGENET_CLASSES};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::{read_zip, write_zip, ZipError};
@@ -55,6 +55,34 @@ impl Manifest {
             metrics,
             created_by: format!("graft {}", env!("CARGO_PKG_VERSION")),
         }
+    }
+
+    /// Checks what a manifest from outside (an export directory, a project file) claims before
+    /// anything is built from it; the error names the field.
+    pub fn check(&self) -> Result<(), String> {
+        if self.format != FORMAT || self.architecture != "mobilenet_v2" {
+            return Err(format!("unsupported format {} / {}", self.format, self.architecture));
+        }
+        check_class_names(&self.classes).map_err(|e| format!("classes: {e}"))?;
+        if !(32..=1024).contains(&self.input_size) {
+            return Err(format!("input_size {} is outside 32..=1024", self.input_size));
+        }
+        if !(self.input_size..=4096).contains(&self.resize_side) {
+            return Err(format!("resize_side {} is outside {}..=4096", self.resize_side, self.input_size));
+        }
+        let n = self.normalization;
+        if !n.mean.iter().all(|m| m.is_finite()) || !n.std.iter().all(|s| s.is_finite() && *s > 0.0) {
+            return Err(format!("normalization {n:?} needs finite means and positive standard deviations"));
+        }
+        if let HeadKind::KeepImagenet { rows } = &self.head {
+            if rows.len() != self.classes.len() || rows.iter().any(|&r| r >= IMAGENET_CLASSES) {
+                return Err(format!("head rows {rows:?} do not fit {} classes of ImageNet", self.classes.len()));
+            }
+        }
+        if !self.metrics_are_finite() {
+            return Err("its metrics are not finite numbers".into());
+        }
+        Ok(())
     }
 
     pub fn preprocess(&self) -> Preprocess {
@@ -159,10 +187,43 @@ pub fn load_exported(
     device: &Device,
 ) -> Result<(ImageClassifier, Manifest), LoadError> {
     let manifest: Manifest = serde_json::from_slice(manifest_json).map_err(|e| LoadError::Manifest(e.to_string()))?;
-    if manifest.format != FORMAT || manifest.architecture != "mobilenet_v2" {
-        return Err(LoadError::Manifest(format!("unsupported format {} / {}", manifest.format, manifest.architecture)));
-    }
+    manifest.check().map_err(LoadError::Manifest)?;
     let weights = WeightMap::from_safetensors_bytes(safetensors)?;
     let model = ImageClassifier::from_export(&weights, &manifest.head, manifest.classes.len(), device)?;
     Ok((model, manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest::new(
+            vec!["cat".into(), "dog".into()],
+            HeadKind::Replace,
+            &TrainConfig::default().preprocess(),
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_manifest_from_outside_is_checked_field_by_field() {
+        assert_eq!(manifest().check(), Ok(()));
+        let broken: [(fn(&mut Manifest), &str); 7] = [
+            (|m| m.architecture = "resnet50".into(), "unsupported format"),
+            (|m| m.classes = vec!["cat".into(), "cat".into()], "classes:"),
+            (|m| m.input_size = 100_000, "input_size 100000"),
+            (|m| m.resize_side = 100, "resize_side 100"),
+            (|m| m.normalization.std = [0.2, 0.0, 0.2], "normalization"),
+            (|m| m.normalization.mean = [f32::NAN, 0.0, 0.0], "normalization"),
+            (|m| m.head = HeadKind::KeepImagenet { rows: vec![1, 5000] }, "head rows"),
+        ];
+        for (breaks, named) in broken {
+            let mut m = manifest();
+            breaks(&mut m);
+            let err = m.check().expect_err(named);
+            assert!(err.contains(named), "{err} should name {named}");
+        }
+    }
 }
