@@ -207,10 +207,13 @@ mod tests {
         )
     }
 
+    /// A way to break a manifest, and the word its error must contain.
+    type Breakage = (fn(&mut Manifest), &'static str);
+
     #[test]
     fn a_manifest_from_outside_is_checked_field_by_field() {
         assert_eq!(manifest().check(), Ok(()));
-        let broken: [(fn(&mut Manifest), &str); 7] = [
+        let broken: [Breakage; 7] = [
             (|m| m.architecture = "resnet50".into(), "unsupported format"),
             (|m| m.classes = vec!["cat".into(), "cat".into()], "classes:"),
             (|m| m.input_size = 100_000, "input_size 100000"),
