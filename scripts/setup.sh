@@ -50,3 +50,8 @@ if [ ! -f data/large/.done ]; then
   cargo run --release -q -p graft-data --example make_large_set -- data/photos data/large 400
   touch data/large/.done
 fi
+# 16 synthetic 12-megapixel phone photos (EXIF-rotated, ~2.3 MB each) for the phone-photo drop.
+if [ ! -f data/phone/.done ]; then
+  cargo run --release -q -p graft-project --example make_phone_photos -- data/phone 16
+  touch data/phone/.done
+fi

@@ -2,7 +2,7 @@
 //! format they do not know (AVIF, HEIC, SVG…), the browser's own decoder through
 //! `createImageBitmap` and an `OffscreenCanvas`.
 
-use graft_data::{check_dimensions, decode_image_named, rgba_to_rgb, Preprocess};
+use graft_data::{check_dimensions, decode_image_for_side, rgba_to_rgb, Preprocess};
 use graft_project::{prepare_rgb, Prepared};
 use image::RgbImage;
 use wasm_bindgen::JsCast;
@@ -38,10 +38,11 @@ async fn browser_pixels(blob: &Blob) -> Result<(u32, u32, Vec<u8>), String> {
     Ok((width, height, data.data().0))
 }
 
-/// Decodes one dropped file. Returns the reason when it cannot be used.
-pub async fn decode_blob(blob: &Blob, name: &str) -> Result<RgbImage, String> {
+/// Decodes one dropped file for a preprocessing that resizes its shorter side to `resize_side`
+/// (a large JPEG is decoded at reduced scale). Returns the reason when it cannot be used.
+pub async fn decode_blob(blob: &Blob, name: &str, resize_side: u32) -> Result<RgbImage, String> {
     let bytes = file_bytes(blob).await?;
-    match decode_image_named(&bytes, name) {
+    match decode_image_for_side(&bytes, name, resize_side) {
         Ok(image) => Ok(image),
         Err(rust_error) if rust_error.other_decoder_may_read() => match browser_pixels(blob).await {
             Ok((w, h, rgba)) => rgba_to_rgb(w, h, rgba).map_err(|e| e.to_string()),
@@ -54,5 +55,5 @@ pub async fn decode_blob(blob: &Blob, name: &str) -> Result<RgbImage, String> {
 
 /// Decodes and prepares one dropped file.
 pub async fn prepare_blob(blob: &Blob, name: &str, preprocess: &Preprocess) -> Result<Prepared, String> {
-    prepare_rgb(&decode_blob(blob, name).await?, preprocess).map_err(|e| e.to_string())
+    prepare_rgb(&decode_blob(blob, name, preprocess.resize_side).await?, preprocess).map_err(|e| e.to_string())
 }

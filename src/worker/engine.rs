@@ -510,10 +510,11 @@ impl Engine {
     }
 
     async fn predict(&self, request: u32, source: PredictSource, files: Vec<File>) {
+        let resize_side = self.kept.borrow().as_ref().map_or(0, |k| k.record.manifest.resize_side);
         let image = match source {
             PredictSource::Frame(f) => rgba_to_rgb(f.width, f.height, f.rgba).map_err(|e| e.to_string()),
             PredictSource::File => match files.first() {
-                Some(file) => decode::decode_blob(file, &file.name()).await,
+                Some(file) => decode::decode_blob(file, &file.name(), resize_side).await,
                 None => Err("no file to classify".to_string()),
             },
         };
@@ -597,6 +598,7 @@ impl Engine {
         let mut report = graft_train::bench(&weights, &device, batches, iterations.max(1), 224, options).await;
         if let Ok(r) = report.as_mut() {
             r.rows.push(graft_project::bench_ingest(8));
+            r.rows.push(graft_project::bench_ingest_phone(3));
         }
         let label = match (backend, self.compute.borrow().cpu_threads) {
             (Backend::Cpu, threads) if threads > 1 => format!("{} · {threads} threads", backend.label()),

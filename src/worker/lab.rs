@@ -216,7 +216,7 @@ pub async fn saliency(engine: &Rc<Engine>, source: PredictSource, files: Vec<Fil
     let image = match source {
         PredictSource::Frame(f) => rgba_to_rgb(f.width, f.height, f.rgba).map_err(|e| e.to_string()),
         PredictSource::File => match files.first() {
-            Some(file) => decode::decode_blob(file, &file.name()).await,
+            Some(file) => decode::decode_blob(file, &file.name(), kept.record.manifest.resize_side).await,
             None => Err("no picture".to_string()),
         },
     };

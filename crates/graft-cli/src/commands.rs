@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use burn::tensor::Device;
 use futures::executor::block_on;
-use graft_data::decode_image_named;
+use graft_data::decode_image_for_side;
 use graft_model::{imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, IMAGENET_CLASSES};
 use graft_project::ModelStatus;
 use graft_train::onnx::onnx_from_export;
@@ -172,9 +172,9 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode, String> {
     let mut failed = false;
     let mut inputs: Vec<f32> = Vec::new();
     for path in &images {
-        let decoded = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| decode_image_named(&b, &path.to_string_lossy()).map_err(|e| e.to_string()));
+        let decoded = std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| {
+            decode_image_for_side(&b, &path.to_string_lossy(), preprocess.resize_side).map_err(|e| e.to_string())
+        });
         match decoded {
             Err(e) => {
                 failed = true;
@@ -300,6 +300,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     graft_model::gpu::set_enabled(true);
     let mut report = report.ok_or("nothing was measured")?;
     report.rows.push(graft_project::bench_ingest(16));
+    report.rows.push(graft_project::bench_ingest_phone(4));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     }
@@ -362,7 +363,7 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode, String> {
         let name = path.strip_prefix(&args.dir).unwrap_or(path).to_string_lossy().into_owned();
         let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
         let outcome = std::panic::catch_unwind(|| {
-            decode_image_named(&bytes, &name).map(|image| pre.prepare(&image).dimensions())
+            decode_image_for_side(&bytes, &name, pre.resize_side).map(|image| pre.prepare(&image).dimensions())
         });
         match outcome {
             Ok(Ok(_)) => used += 1,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{check_dimensions, decode_image_named, DecodeError};
+use crate::decode::{check_dimensions, decode_image_for_side, DecodeError};
 use crate::preprocess::Preprocess;
 
 /// The pixels of a prepared picture: decoded, or kept as a compact JPEG (the browser's form:
@@ -116,7 +116,7 @@ impl Dataset {
 
     /// Decodes one file and keeps it, or records why it cannot be used.
     pub fn add(&mut self, file: LabelledBytes) -> Result<(), FileError> {
-        match decode_image_named(&file.bytes, &file.name) {
+        match decode_image_for_side(&file.bytes, &file.name, self.preprocess.resize_side) {
             Ok(image) => {
                 self.push_decoded(file.name, file.label, &image);
                 Ok(())

@@ -5,6 +5,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage, RgbaImage};
 
 use crate::jpeg_end::{jpeg_end, JpegEnd};
+use crate::jpeg_scaled::decode_jpeg_reduced;
 
 /// Largest accepted side, in pixels (a header claiming more is a decompression bomb).
 pub const MAX_SIDE: u32 = 12_000;
@@ -87,11 +88,22 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
     decode_image_named(bytes, "")
 }
 
+/// [`decode_image_named`] for a picture that will be resized to a shorter side of `min_short`:
+/// a large JPEG is decoded at reduced scale (see `jpeg_scaled`), still oriented and never below
+/// `min_short`; every other file, and every refusal, is exactly as in [`decode_image_named`].
+pub fn decode_image_for_side(bytes: &[u8], name: &str, min_short: u32) -> Result<RgbImage, DecodeError> {
+    decode_checked(bytes, name, Some(min_short))
+}
+
 /// Decodes JPEG, PNG, WebP, GIF (first frame), BMP, TIFF, TGA, PNM, ICO, QOI, HDR, DDS and
 /// farbfeld, applies EXIF orientation and converts any colour mode (grey, palette, CMYK, 16-bit)
 /// to 8-bit RGB. Transparent pixels are flattened onto white, so cut-out photos look as they do
 /// on a page. `name`'s extension is consulted only for formats without a signature (TGA).
 pub fn decode_image_named(bytes: &[u8], name: &str) -> Result<RgbImage, DecodeError> {
+    decode_checked(bytes, name, None)
+}
+
+fn decode_checked(bytes: &[u8], name: &str, min_short: Option<u32>) -> Result<RgbImage, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -128,7 +140,7 @@ pub fn decode_image_named(bytes: &[u8], name: &str) -> Result<RgbImage, DecodeEr
     let mut header_limits = limits.clone();
     header_limits.max_image_width = None;
     header_limits.max_image_height = None;
-    let header = match reader(header_limits)?.into_decoder() {
+    let mut header = match reader(header_limits)?.into_decoder() {
         Ok(header) => header,
         Err(e) => {
             // A PNG header claiming a huge size may stop the decoder before it reports one.
@@ -139,11 +151,22 @@ pub fn decode_image_named(bytes: &[u8], name: &str) -> Result<RgbImage, DecodeEr
         }
     };
     let (width, height) = header.dimensions();
+    let header_orientation = header.orientation().ok();
     drop(header);
     if width == 0 || height == 0 {
         return Err(DecodeError::Corrupt("image has zero width or height".into()));
     }
     check_dimensions(width, height)?;
+
+    if let (Some(ImageFormat::Jpeg), Some(min_short)) = (format, min_short) {
+        if let Some(reduced) = decode_jpeg_reduced(bytes, width, height, min_short) {
+            let mut image = DynamicImage::ImageRgb8(reduced);
+            if let Some(orientation) = header_orientation {
+                image.apply_orientation(orientation);
+            }
+            return Ok(flatten_on_white(&image));
+        }
+    }
 
     let mut decoder = reader(limits)?.into_decoder().map_err(classify)?;
     let orientation = decoder.orientation().ok();

@@ -5,6 +5,7 @@
 mod dataset;
 mod decode;
 mod jpeg_end;
+mod jpeg_scaled;
 mod num;
 mod preprocess;
 mod rng;
@@ -15,8 +16,8 @@ pub use dataset::{
     PREPARED_JPEG_QUALITY,
 };
 pub use decode::{
-    check_dimensions, decode_image, decode_image_named, rgba_to_rgb, DecodeError, MAX_ASPECT, MAX_PIXELS, MAX_SIDE,
-    MIN_SIDE,
+    check_dimensions, decode_image, decode_image_for_side, decode_image_named, rgba_to_rgb, DecodeError, MAX_ASPECT,
+    MAX_PIXELS, MAX_SIDE, MIN_SIDE,
 };
 pub use jpeg_end::{jpeg_end, JpegEnd};
 pub use num::{round_u32, round_usize};

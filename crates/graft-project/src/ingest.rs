@@ -5,7 +5,7 @@
 //! pictures take tens of megabytes instead of gigabytes.
 
 pub use graft_data::PREPARED_JPEG_QUALITY;
-use graft_data::{check_dimensions, decode_image_named, encode_jpeg, rgba_to_rgb, DecodeError, Preprocess};
+use graft_data::{check_dimensions, decode_image_for_side, encode_jpeg, rgba_to_rgb, DecodeError, Preprocess};
 use image::imageops;
 use image::RgbImage;
 
@@ -41,7 +41,7 @@ pub fn prepare_rgb(image: &RgbImage, preprocess: &Preprocess) -> Result<Prepared
 
 /// Decodes a file (every refusal named) and prepares it.
 pub fn prepare_file(bytes: &[u8], name: &str, preprocess: &Preprocess) -> Result<Prepared, DecodeError> {
-    prepare_rgb(&decode_image_named(bytes, name)?, preprocess)
+    prepare_rgb(&decode_image_for_side(bytes, name, preprocess.resize_side)?, preprocess)
 }
 
 /// Prepares straight RGBA pixels (a webcam frame, or a picture the browser decoded).

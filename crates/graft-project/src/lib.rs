@@ -8,7 +8,7 @@ mod ingest;
 mod project;
 
 pub use archive::{pictures_as_class_folders, pictures_zip, read_project, write_project, ArchiveError};
-pub use bench::{bench_ingest, synthetic_photo};
+pub use bench::{bench_ingest, bench_ingest_phone, synthetic_phone_photo, synthetic_photo, with_exif_orientation};
 pub use ingest::{
     decode_prepared, prepare_file, prepare_rgb, prepare_rgba, Prepared, PREPARED_JPEG_QUALITY, THUMB_HEIGHT,
 };
