@@ -44,6 +44,11 @@ bash scripts/fetch-weights.sh
 if [ ! -s static/weights/mobilenet_v2.safetensors ] || [ weights/mobilenet_v2-b0353104.pth -nt static/weights/mobilenet_v2.safetensors ]; then
   cargo run --release -q -p graft-cli -- convert weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2.safetensors
 fi
+# The page's download: the same weights as int8 with per-channel scales, a quarter of the bytes
+# (the CLI and the tests read the f32 file; README: what it costs).
+if [ ! -s static/weights/mobilenet_v2-int8.safetensors ] || [ weights/mobilenet_v2-b0353104.pth -nt static/weights/mobilenet_v2-int8.safetensors ]; then
+  cargo run --release -q -p graft-cli -- convert --store int8 weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2-int8.safetensors
+fi
 bash scripts/fetch-photos.sh
 # 2,000 generated pictures (crops, flips, colour shifts of the photos) for the large-set test.
 if [ ! -f data/large/.done ]; then

@@ -10,12 +10,23 @@ const MIME = {
   '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.svg': 'image/svg+xml', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8',
 };
 
+/** The precompressed twin of `file` the browser accepts (`scripts/precompress.mjs` wrote them). */
+function precompressed(file, acceptEncoding = '') {
+  for (const [encoding, ext] of [['br', '.br'], ['gzip', '.gz']]) {
+    if (acceptEncoding.includes(encoding) && fs.existsSync(file + ext)) return { encoding, file: file + ext };
+  }
+  return null;
+}
+
 /**
- * Serve `dir` on 127.0.0.1:<random>. Resolves to { url, close }. `isolated` adds the COOP/COEP
- * headers that make the page cross-origin isolated (what SharedArrayBuffer needs).
+ * Serve `dir` on 127.0.0.1:<random>. Resolves to { url, close, sent, resetSent }. `isolated` adds
+ * the COOP/COEP headers that make the page cross-origin isolated (what SharedArrayBuffer needs).
+ * Like a static host configured for it, a file's `.br`/`.gz` twin is sent when the browser accepts
+ * it. `sent()` tells the bytes sent per path (bodies as transferred) since the last `resetSent()`.
  */
 export function serve(dir, { isolated = false } = {}) {
   const root = path.resolve(dir);
+  let sent = new Map();
   const server = http.createServer((req, res) => {
     let rel;
     try {
@@ -38,15 +49,20 @@ export function serve(dir, { isolated = false } = {}) {
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
         return;
       }
+      const twin = precompressed(file, req.headers['accept-encoding']);
+      const body = twin ? twin.file : file;
+      const size = twin ? fs.statSync(body).size : st.size;
       res.writeHead(200, {
         'Content-Type': MIME[path.extname(file).toLowerCase()] || 'application/octet-stream',
-        'Content-Length': st.size,
+        'Content-Length': size,
+        ...(twin ? { 'Content-Encoding': twin.encoding, Vary: 'Accept-Encoding' } : {}),
         'Last-Modified': st.mtime.toUTCString(),
         'Cache-Control': 'no-store',
         ...(isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {}),
       });
       if (req.method === 'HEAD') return res.end();
-      fs.createReadStream(file).pipe(res);
+      sent.set(rel, (sent.get(rel) ?? 0) + size);
+      fs.createReadStream(body).pipe(res);
     });
   });
   return new Promise((resolve, reject) => {
@@ -55,6 +71,8 @@ export function serve(dir, { isolated = false } = {}) {
       const { port } = server.address();
       resolve({
         url: `http://127.0.0.1:${port}/`,
+        sent: () => ({ total: [...sent.values()].reduce((a, b) => a + b, 0), byPath: Object.fromEntries(sent) }),
+        resetSent: () => { sent = new Map(); },
         close: () =>
           new Promise((r) => {
             server.closeAllConnections?.();

@@ -96,6 +96,10 @@ describe('graft e2e, cross-origin isolated: the multi-threaded CPU engine', () =
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     let s = await engineStatus();
     console.log(`  ready after ${t.timings.ready_ms} ms; ${s.text}`);
+    // An isolated first visit also fetches the multi-threaded engine (and, to measure WebGPU, the other one).
+    const sent = server.sent();
+    console.log(`  first visit transferred ${(sent.total / 1e6).toFixed(2)} MB: ${Object.entries(sent.byPath).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([p, b]) => `${p} ${(b / 1e6).toFixed(2)}`).join(', ')}`);
+    t.timings.first_visit = sent;
     // First start: every engine measured in both modes (the WebGPU engine in a measure-only
     // worker, after its start-up check), the fastest per mode shown, and the winner of the
     // form's mode (frozen) in use.

@@ -11,7 +11,8 @@ use crate::protocol::{BootStage, ComputeInfo, Event};
 use crate::worker::link::post;
 
 /// Relative to the app's root (where index.html is).
-pub const WEIGHTS_URL: &str = "weights/mobilenet_v2.safetensors";
+/// The backbone as int8 with per-channel scales (`graft convert --store int8`), widened on load.
+pub const WEIGHTS_URL: &str = "weights/mobilenet_v2-int8.safetensors";
 
 /// `path` resolved against the app's root. The WebGPU engine's script sits there; the
 /// multi-threaded engine's loader lives in `engine-mt/` and names the root in
@@ -106,7 +107,12 @@ pub async fn fetch_weights(url: &str) -> Result<Vec<u8>, String> {
     if !response.ok() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
-    let total: Option<u64> = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
+    // A compressed response's length counts compressed bytes, but the stream gives decoded ones:
+    // then the total is unknown.
+    let headers = response.headers();
+    let encoded = headers.get("content-encoding").ok().flatten().is_some_and(|e| !e.is_empty() && e != "identity");
+    let total: Option<u64> =
+        if encoded { None } else { headers.get("content-length").ok().flatten().and_then(|v| v.parse().ok()) };
     let body = response.body().ok_or("empty response body")?;
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total.and_then(|t| usize::try_from(t).ok()).unwrap_or(0));

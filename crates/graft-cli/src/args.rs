@@ -14,7 +14,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Convert a torchvision checkpoint (.pth) to f32 safetensors.
+    /// Convert a torchvision checkpoint (.pth) to safetensors (f32, f16 or int8 per channel).
     Convert(ConvertArgs),
     /// Train on DATA_DIR, which holds one subfolder per class.
     Train(Box<TrainArgs>),
@@ -69,6 +69,17 @@ pub struct Common {
 pub struct ConvertArgs {
     pub pth: PathBuf,
     pub out: PathBuf,
+    /// How the numbers are stored: f32, f16 (half the bytes) or int8 (int8 weights with one
+    /// scale per output channel, f16 for the rest: a quarter). Widened to f32 when loaded.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub store: Store,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Store {
+    F32,
+    F16,
+    Int8,
 }
 
 fn defaults() -> TrainConfig {

@@ -43,12 +43,22 @@ pub fn convert(args: &ConvertArgs) -> Result<ExitCode, String> {
             names.iter().take(4).copied().collect::<Vec<_>>().join(", ")
         )
     })?;
-    let bytes = weights.to_safetensors_bytes(None).map_err(|e| e.to_string())?;
+    let stored = match args.store {
+        crate::args::Store::F32 => graft_model::StoredAs::F32,
+        crate::args::Store::F16 => graft_model::StoredAs::F16,
+        crate::args::Store::Int8 => graft_model::StoredAs::Int8,
+    };
+    let bytes = weights.to_safetensors_bytes_as(stored, None).map_err(|e| e.to_string())?;
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
     std::fs::write(&args.out, &bytes).map_err(|e| e.to_string())?;
-    println!("wrote {}: {} tensors, {:.1} MB", args.out.display(), weights.len(), bytes.len() as f64 / 1e6);
+    println!(
+        "wrote {}: {} tensors as {stored:?}, {:.1} MB",
+        args.out.display(),
+        weights.len(),
+        bytes.len() as f64 / 1e6
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -25,7 +25,7 @@ pub use classifier::ImageClassifier;
 pub use head::{Head, HeadKind, HeadSpec};
 pub use mobilenet::{mobilenet_v2_plan, MobileNetV2, PlannedBlock, PlannedLayer, FEATURE_DIM, IMAGENET_CLASSES};
 pub use source::{RandomWeights, WeightSource};
-pub use weights::{NamedTensor, WeightError, WeightMap};
+pub use weights::{NamedTensor, StoredAs, WeightError, WeightMap};
 
 /// ImageNet class names, in the order of the 1000 logits of the pretrained classifier.
 pub fn imagenet_labels() -> Vec<&'static str> {

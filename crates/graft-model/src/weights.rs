@@ -23,6 +23,41 @@ pub enum WeightError {
     Mismatch(String),
 }
 
+/// How a weight file stores its numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredAs {
+    F32,
+    /// Half the bytes (widened to f32 on load; training and every export stay f32).
+    F16,
+    /// A quarter of the bytes: every weight of two or more dimensions as int8 with one f16 scale
+    /// per output channel (symmetric: `w ≈ q · scale`, `scale = max|w| / 127` over the channel),
+    /// stored as `NAME` (I8) plus `NAME` + [`SCALE_SUFFIX`] (F16); 1-D tensors (BatchNorm,
+    /// biases) as f16. Widened to f32 on load.
+    Int8,
+}
+
+/// Name suffix of the per-output-channel scales of an [`StoredAs::Int8`] tensor.
+pub const SCALE_SUFFIX: &str = ".__int8_scale__";
+
+/// Symmetric per-output-channel int8 codes and f16 scales of a tensor whose first dimension is
+/// its output channel.
+fn quantize_per_channel(shape: &[usize], values: &[f32]) -> (Vec<i8>, Vec<half::f16>) {
+    let channels = shape.first().copied().unwrap_or(1).max(1);
+    let per = values.len() / channels;
+    let mut codes = Vec::with_capacity(values.len());
+    let mut scales = Vec::with_capacity(channels);
+    for row in values.chunks(per.max(1)) {
+        let peak = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        // The scale is stored as f16: quantise against the stored value so codes and scale agree.
+        let scale = half::f16::from_f32(if peak > 0.0 { peak / 127.0 } else { 1.0 });
+        let s = scale.to_f32();
+        #[allow(clippy::cast_possible_truncation)] // rounded and clamped to ±127 first
+        codes.extend(row.iter().map(|v| (v / s).round().clamp(-127.0, 127.0) as i8));
+        scales.push(scale);
+    }
+    (codes, scales)
+}
+
 /// Host-side f32 tensors keyed by torchvision parameter name.
 #[derive(Debug, Clone, Default)]
 pub struct WeightMap {
@@ -70,7 +105,9 @@ impl WeightMap {
     /// Reads a safetensors file held in memory (f32, f16 or bf16 tensors).
     pub fn from_safetensors_bytes(bytes: Vec<u8>) -> Result<Self, WeightError> {
         let mut store = SafetensorsStore::from_bytes(Some(bytes));
-        Self::from_store(&mut store)
+        let mut map = Self::from_store(&mut store)?;
+        map.widen_int8()?;
+        Ok(map)
     }
 
     /// Reads a PyTorch checkpoint (`.pth`) from disk: the one-off conversion path.
@@ -104,18 +141,82 @@ impl WeightMap {
 
     /// Serialises every tensor as f32 safetensors, names sorted, with string metadata.
     pub fn to_safetensors_bytes(&self, metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>, WeightError> {
-        let sorted: BTreeMap<&String, &(Vec<usize>, Vec<f32>)> = self.tensors.iter().collect();
-        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = sorted
-            .into_iter()
+        self.to_safetensors_bytes_as(StoredAs::F32, metadata)
+    }
+
+    /// The same table with every value rounded to f16 and back: exactly what a model loaded
+    /// from the [`StoredAs::F16`] file computes with.
+    #[must_use]
+    pub fn rounded_to_f16(&self) -> Self {
+        let tensors = self
+            .tensors
+            .iter()
             .map(|(name, (shape, values))| {
-                let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                (name.clone(), shape.clone(), bytes)
+                let rounded = values.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+                (name.clone(), (shape.clone(), rounded))
             })
             .collect();
+        Self { tensors }
+    }
+
+    /// Multiplies every int8 tensor of an [`StoredAs::Int8`] file by its channels' scales (and
+    /// drops the scales). A scale without its tensor, or of the wrong length, is an error.
+    fn widen_int8(&mut self) -> Result<(), WeightError> {
+        let scaled: Vec<String> = self.tensors.keys().filter(|n| n.ends_with(SCALE_SUFFIX)).cloned().collect();
+        for scale_name in scaled {
+            let (_, scales) = self.tensors.remove(&scale_name).unwrap_or_default();
+            let name = scale_name.trim_end_matches(SCALE_SUFFIX);
+            let (shape, values) = self
+                .tensors
+                .get_mut(name)
+                .ok_or_else(|| WeightError::Read(format!("int8 scales `{scale_name}` without the tensor `{name}`")))?;
+            if shape.first() != Some(&scales.len()) || scales.is_empty() {
+                return Err(WeightError::Read(format!(
+                    "`{scale_name}` has {} scales for a tensor of shape {shape:?}",
+                    scales.len()
+                )));
+            }
+            let per = values.len() / scales.len();
+            for (row, scale) in values.chunks_mut(per.max(1)).zip(&scales) {
+                row.iter_mut().for_each(|v| *v *= scale);
+            }
+        }
+        Ok(())
+    }
+
+    /// Serialises every tensor as `stored` safetensors, names sorted, with string metadata.
+    pub fn to_safetensors_bytes_as(
+        &self,
+        stored: StoredAs,
+        metadata: Option<HashMap<String, String>>,
+    ) -> Result<Vec<u8>, WeightError> {
+        let sorted: BTreeMap<&String, &(Vec<usize>, Vec<f32>)> = self.tensors.iter().collect();
+        let f16_bytes =
+            |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect() };
+        let mut raw: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, (shape, values)) in sorted {
+            match stored {
+                StoredAs::F32 => raw.push((
+                    name.clone(),
+                    safetensors::Dtype::F32,
+                    shape.clone(),
+                    values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                )),
+                StoredAs::F16 => raw.push((name.clone(), safetensors::Dtype::F16, shape.clone(), f16_bytes(values))),
+                StoredAs::Int8 if shape.len() >= 2 => {
+                    let (codes, scales) = quantize_per_channel(shape, values);
+                    let codes = codes.iter().flat_map(|c| c.to_le_bytes()).collect();
+                    raw.push((name.clone(), safetensors::Dtype::I8, shape.clone(), codes));
+                    let scales = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+                    raw.push((format!("{name}{SCALE_SUFFIX}"), safetensors::Dtype::F16, vec![shape[0]], scales));
+                }
+                StoredAs::Int8 => raw.push((name.clone(), safetensors::Dtype::F16, shape.clone(), f16_bytes(values))),
+            }
+        }
         let views = raw
             .iter()
-            .map(|(name, shape, bytes)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+            .map(|(name, dtype, shape, bytes)| {
+                safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
                     .map(|view| (name.clone(), view))
                     .map_err(|e| WeightError::Read(e.to_string()))
             })

@@ -278,3 +278,73 @@ fn wgpu_gradients_match_flex() {
         assert!(err < 1e-3, "{name}: wgpu differs from flex by {err} (relative)");
     }
 }
+
+/// The page downloads the backbone as f16 (half the bytes). The file must hold exactly the
+/// rounded weights, and the features the new head learns from must barely move: the accuracy
+/// this costs after fine-tuning is measured in README ("A lighter first load").
+#[test]
+fn f16_weight_file_is_the_rounded_weights_and_keeps_the_features() {
+    let device = Device::flex();
+    let full = pretrained();
+    let bytes = full.to_safetensors_bytes_as(graft_model::StoredAs::F16, None).unwrap();
+    let f32_len = full.to_safetensors_bytes(None).unwrap().len();
+    assert!(bytes.len() * 2 < f32_len + 200_000, "{} bytes against {f32_len}", bytes.len());
+    let half = WeightMap::from_safetensors_bytes(bytes).unwrap();
+    let rounded = full.rounded_to_f16();
+    assert_eq!(half.len(), full.len());
+    for name in full.names() {
+        let shape = full.shape(name).unwrap();
+        assert_eq!(half.values(name, shape).unwrap(), rounded.values(name, shape).unwrap(), "{name}");
+    }
+    let backbone = |weights: &WeightMap| graft_model::MobileNetV2::load(weights, &device).unwrap();
+    let x = Tensor::<4>::from_data(TensorData::new(fixed_input(2, 224), [2, 3, 224, 224]), &device);
+    let a: Vec<f32> = backbone(&full).forward(x.clone()).into_data().try_into_vec().unwrap();
+    let b: Vec<f32> = backbone(&half).forward(x).into_data().try_into_vec().unwrap();
+    for (i, (a, b)) in a.chunks(1280).zip(b.chunks(1280)).enumerate() {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let cosine = dot / (norm(a) * norm(b));
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        println!("image {i}: features f16 vs f32 cosine {cosine:.6}, worst |diff| {worst:.4}");
+        assert!(cosine > 0.999, "image {i}: cosine {cosine}");
+    }
+}
+
+/// The int8 file (a quarter of the bytes): each weight within half a quantisation step of its
+/// f32 value, every other tensor f16, and the features the head learns from nearly unchanged.
+#[test]
+fn int8_weight_file_stays_within_half_a_step_and_keeps_the_features() {
+    let device = Device::flex();
+    let full = pretrained();
+    let bytes = full.to_safetensors_bytes_as(graft_model::StoredAs::Int8, None).unwrap();
+    let f32_len = full.to_safetensors_bytes(None).unwrap().len();
+    assert!(bytes.len() * 10 < f32_len * 3, "{} bytes against {f32_len}", bytes.len());
+    let small = WeightMap::from_safetensors_bytes(bytes).unwrap();
+    assert_eq!(small.len(), full.len(), "the scales are folded back in, not left as tensors");
+    let rounded = full.rounded_to_f16();
+    for name in full.names() {
+        let shape = full.shape(name).unwrap();
+        let (a, b) = (full.values(name, shape).unwrap(), small.values(name, shape).unwrap());
+        if shape.len() < 2 {
+            assert_eq!(b, rounded.values(name, shape).unwrap(), "{name} is stored as f16");
+            continue;
+        }
+        let per = a.len() / shape[0];
+        for (channel, (ra, rb)) in a.chunks(per).zip(b.chunks(per)).enumerate() {
+            let step = ra.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+            let worst = ra.iter().zip(rb).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            assert!(worst <= step * 0.51 + 1e-6, "{name}[{channel}]: off by {worst}, step {step}");
+        }
+    }
+    let backbone = |weights: &WeightMap| graft_model::MobileNetV2::load(weights, &device).unwrap();
+    let x = Tensor::<4>::from_data(TensorData::new(fixed_input(2, 224), [2, 3, 224, 224]), &device);
+    let a: Vec<f32> = backbone(&full).forward(x.clone()).into_data().try_into_vec().unwrap();
+    let b: Vec<f32> = backbone(&small).forward(x).into_data().try_into_vec().unwrap();
+    for (i, (a, b)) in a.chunks(1280).zip(b.chunks(1280)).enumerate() {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let cosine = dot / (norm(a) * norm(b));
+        println!("image {i}: features int8 vs f32 cosine {cosine:.6}");
+        assert!(cosine > 0.99, "image {i}: cosine {cosine}");
+    }
+}

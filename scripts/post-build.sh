@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# trunk's post_build hook (Trunk.toml): the multi-threaded CPU engine into the staging dir, then
+# the .br/.gz twins of everything staged (scripts/precompress.mjs), in that order.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build-threads.sh
+node scripts/precompress.mjs "${TRUNK_STAGING_DIR:?run from trunk}"
