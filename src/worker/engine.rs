@@ -58,6 +58,9 @@ pub struct Engine {
     pub compare_models: RefCell<Vec<Option<(TrainedModel, Backend, Device)>>>,
     /// Started by the page only to measure this engine's speed: no project is restored or saved.
     pub measure_only: Cell<bool>,
+    /// Bumped whenever the project is replaced (New, Open): a run started on an earlier project
+    /// must not keep its model in the new one.
+    pub project_generation: Cell<u64>,
 }
 
 pub fn image_row(r: &ImageRecord) -> ImageRow {
@@ -387,6 +390,7 @@ impl Engine {
                 if self.running.get() {
                     self.stop();
                 }
+                self.project_generation.set(self.project_generation.get() + 1);
                 *self.project.borrow_mut() = Project::default();
                 *self.kept.borrow_mut() = None;
                 self.unsaved.set(0);
@@ -555,6 +559,7 @@ impl Engine {
         if self.running.get() {
             self.stop();
         }
+        self.project_generation.set(self.project_generation.get() + 1);
         let model = project.model.take();
         let count = project.images.len();
         let classes = project.classes.len();

@@ -42,6 +42,9 @@ pub async fn run(engine: Rc<Engine>, resume: bool) {
 
 /// The run; whether it fine-tuned the backbone.
 async fn run_inner(engine: &Rc<Engine>, resume: bool) -> bool {
+    // New or Open during the run replaces the project: its model must not land in the new one.
+    let generation = engine.project_generation.get();
+    let same_project = || engine.project_generation.get() == generation;
     let mut cfg: TrainConfig = engine.project.borrow().settings.train.clone();
     let dataset = match engine.project.borrow().dataset(cfg.preprocess()) {
         Ok(d) => d,
@@ -76,7 +79,7 @@ async fn run_inner(engine: &Rc<Engine>, resume: bool) -> bool {
         if epoch_done {
             completed += 1;
             // Saved as "interrupted" until the run ends: what a reload would find.
-            if let Some(checkpoint) = trainer.checkpoint() {
+            if let Some(checkpoint) = same_project().then(|| trainer.checkpoint()).flatten() {
                 let status = ModelStatus::Interrupted { completed_epochs: completed, epochs };
                 engine.keep_trained(checkpoint, status, backend, device.clone()).await;
             }
@@ -91,6 +94,9 @@ async fn run_inner(engine: &Rc<Engine>, resume: bool) -> bool {
         _ => false,
     };
     match (&result.outcome, result.trained) {
+        (_, Some(_)) if !same_project() => {
+            notice(Level::Info, "the project was replaced during the run: its model was not kept");
+        }
         (RunOutcome::Done, Some(trained)) => {
             engine.keep_trained(trained, ModelStatus::Complete, backend, device).await;
         }
