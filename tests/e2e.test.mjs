@@ -170,6 +170,16 @@ describe('graft e2e', () => {
     t.timings.ready_ms = Date.now() - t0;
     t.timings.backend_status = (await t.tid('backend-status').textContent())?.trim();
     console.log(`  ready after ${t.timings.ready_ms} ms; ${t.timings.backend_status}`);
+    // What a first visit transfers (the server sends the .br twins the build wrote): the page,
+    // the engine it picked and the backbone, which is the int8 file.
+    const sent = server.sent();
+    const mb = (b) => (b / 1e6).toFixed(2);
+    console.log(`  first visit transferred ${mb(sent.total)} MB: ${Object.entries(sent.byPath).sort((a, b) => b[1] - a[1]).map(([p, b]) => `${p} ${mb(b)}`).join(', ')}`);
+    const weights = Object.entries(sent.byPath).filter(([p]) => p.endsWith('.safetensors'));
+    assert.deepEqual(weights.map(([p]) => p), ['/weights/mobilenet_v2-int8.safetensors'], 'only the int8 backbone is downloaded');
+    const fileSize = fs.statSync(path.join(DIST, 'weights/mobilenet_v2-int8.safetensors')).size;
+    assert.ok(weights[0][1] < fileSize, `the weights travel compressed: ${weights[0][1]} of ${fileSize} bytes`);
+    t.timings.first_visit = sent;
     // Served without COOP/COEP: wasm threads are impossible, the CPU runs on one thread and the
     // page says why (threads.test.mjs covers the isolated page).
     assert.equal(await page.evaluate(() => self.crossOriginIsolated), false);
@@ -380,8 +390,14 @@ describe('graft e2e', () => {
     await t.setNumber('epochs', 2);
     await t.tid('compare-button').click();
     await t.poll('four Compare rows', async () => (await t.tid('compare-row').count()) === 4, { timeout: 900_000, interval: 1000 });
-    const rows = await t.tid('compare-row').evaluateAll((els) => els.map((e) => ({ lesson: e.dataset.lesson, acc: Number(e.dataset.acc), agreement: Number(e.dataset.agreement) })));
+    const rows = await t.tid('compare-row').evaluateAll((els) => els.map((e) => ({ lesson: e.dataset.lesson, acc: Number(e.dataset.acc), agreement: Number(e.dataset.agreement), verdict: e.querySelector('[data-testid=compare-verdict]')?.textContent ?? '' })));
     console.log(`  compare: ${JSON.stringify(rows)}`);
+    // Each verdict is written from the table's own numbers: the stacked row's names the real order.
+    assert.ok(rows.every((r) => r.verdict.length > 20), 'every row has a verdict');
+    const [frozenRow, stackedRow] = ['FrozenReplace', 'Stacked'].map((l) => rows.find((r) => r.lesson === l));
+    assert.match(stackedRow.verdict, /\d+% against \d+%/, stackedRow.verdict);
+    if (stackedRow.acc > frozenRow.acc) assert.doesNotMatch(stackedRow.verdict, /textbook held/, stackedRow.verdict);
+    if (stackedRow.acc < frozenRow.acc) assert.doesNotMatch(stackedRow.verdict, /stacking won/, stackedRow.verdict);
     t.timings.compare = rows;
     for (const r of rows.filter((r) => ['FrozenReplace', 'Stacked'].includes(r.lesson))) assert.equal(r.agreement, 1, `${r.lesson} keeps ImageNet`);
     assert.ok(rows.every((r) => r.acc >= 0), 'every run was validated');
@@ -481,7 +497,9 @@ describe('graft e2e', () => {
     // From the repository root, where the CLI finds the pretrained weights (static/weights/).
     const run = (args) => execFileSync(cli, args, { cwd: path.join(HERE, '..'), encoding: 'utf8', maxBuffer: 64 << 20 });
     // The earlier steps left odd settings in the project (a diverging rate): the flags override them.
-    const events = run(['train', saved, '--mode', 'frozen', '--epochs', '2', '--lr', '1e-3', '--out', model, '--save-project', trained, '--json']);
+    // The CLI starts from the backbone file the page downloaded (int8), so both train the same numbers.
+    const pageWeights = path.join(DIST, 'weights/mobilenet_v2-int8.safetensors');
+    const events = run(['train', saved, '--weights', pageWeights, '--mode', 'frozen', '--epochs', '2', '--lr', '1e-3', '--out', model, '--save-project', trained, '--json']);
     const cliEpochs = events.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((e) => e.type === 'epoch');
     assert.equal(cliEpochs.length, 2, events.slice(-2000));
     const cliPrediction = JSON.parse(run(['predict', model, files.fruit.heldOut, '--json']).trim());
@@ -713,6 +731,31 @@ describe('graft e2e', () => {
     t.checkPageErrors();
     t.timings.phone_photos = { photos: photos.length, megabytes: mb, ms, photos_per_second: perSecond };
   }, 660_000);
+
+  step('12c. New project during a run: the old run keeps nothing in the new project', async () => {
+    page.once('dialog', (d) => d.accept());
+    await t.tid('new-project').click();
+    await t.poll('a new project', async () => (await t.counts()).join() === '0,0');
+    await t.fillClasses(CLASSES, CLASSES.map((c) => files[c].train.slice(0, 6)), 6);
+    // A fine-tune is slow enough here to be caught between epochs: warm-up, then 5 epochs.
+    await t.tid('mode-discriminative').check();
+    await t.setNumber('epochs', 6);
+    await t.setNumber('warmup', 1);
+    await t.setNumber('batch', 4);
+    await t.tid('train-button').click();
+    await t.poll('the first epoch', async () => ((await t.metrics())?.epochs?.length ?? 0) >= 1, { timeout: TRAIN_TIMEOUT });
+    page.once('dialog', (d) => d.accept());
+    await t.tid('new-project').click();
+    await t.poll('a new, empty project', async () => (await t.counts()).join() === '0,0');
+    await t.poll('the old run over', async () => (await t.status()) !== 'running', { timeout: 120_000 });
+    // Whatever the stopped run left must not become the new project's model, now or after a reload.
+    await sleep(3000);
+    assert.equal(await t.tid('model-status').count(), 0, 'the new project has no model');
+    const { text } = await reload();
+    console.log(`  after New during a run, then reload: ${text}`);
+    assert.equal(await t.tid('model-status').count(), 0, 'no model after the reload either');
+    assert.deepEqual(await t.counts(), [0, 0]);
+  }, TRAIN_TIMEOUT + 240_000);
 
   step('13. benchmark page (with the ingest row) and how it works', async () => {
     const bench = await t.runBench(4);

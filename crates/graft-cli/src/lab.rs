@@ -56,7 +56,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode, String> {
     }
     println!();
     for (row, _) in &rows {
-        println!("{}: {}", row.label, row.teaches);
+        println!("{}: {}\n  here: {}", row.label, row.teaches, row.verdict);
     }
     Ok(if rows.len() == graft_lab::Lesson::ALL.len() { ExitCode::SUCCESS } else { ExitCode::from(130) })
 }

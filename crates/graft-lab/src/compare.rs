@@ -83,9 +83,14 @@ impl Lesson {
 pub struct CompareRow {
     pub lesson: Lesson,
     pub label: String,
+    /// What the row is meant to show (the textbook's expectation).
     pub teaches: String,
+    /// What it did show here, from the numbers (see `verdict`).
+    pub verdict: String,
     pub val_accuracy: Option<f32>,
     pub val_loss: Option<f32>,
+    /// Validation pictures behind the accuracy (how small a difference means anything).
+    pub val_count: Option<usize>,
     /// Validation accuracy after each epoch (the overlaid curves).
     pub val_curve: Vec<f32>,
     pub seconds: f32,

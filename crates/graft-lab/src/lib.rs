@@ -13,6 +13,7 @@ mod lr_finder;
 mod pca;
 mod runs;
 mod saliency;
+mod verdict;
 
 pub use checks::{check_data, CheckItem, Finding, DUPLICATE_SIMILARITY, FEW_IMAGES, MISLABEL_MARGIN};
 pub use compare::{CompareRow, Lesson};
@@ -23,3 +24,4 @@ pub use lr_finder::{lr_find_full, lr_find_head, suggest, LrFinderResult, LrSweep
 pub use pca::pca_2d;
 pub use runs::{data_findings, evaluate, pretrained_imagenet, pretrained_view, run_compare, CompareEvent};
 pub use saliency::{cam, grad_cam, Saliency};
+pub use verdict::{compare, noise, verdict, Difference};

@@ -18,6 +18,7 @@ use crate::checks::{check_data, CheckItem, Finding};
 use crate::compare::{CompareRow, Lesson};
 use crate::features::{backbone_view, BackboneView};
 use crate::layers::{agreement, layer_changes, with_imagenet_head};
+use crate::verdict::verdict;
 
 /// Pictures per batch for the lab's forward passes.
 const BATCH: usize = 16;
@@ -180,12 +181,14 @@ where
             None => (None, Vec::new()),
         };
         let eval = result.summary.evaluation.as_ref();
-        let row = CompareRow {
+        let mut row = CompareRow {
             lesson,
             label: lesson.label().into(),
             teaches: lesson.lesson().into(),
+            verdict: String::new(),
             val_accuracy: eval.map(|e| e.accuracy),
             val_loss: eval.map(|e| e.loss),
+            val_count: eval.map(|e| e.confusion.iter().flatten().map(|&c| c as usize).sum()),
             val_curve: result.summary.epochs.iter().filter_map(|e| e.val_accuracy).collect(),
             seconds,
             images_per_sec: result.summary.images_per_sec,
@@ -193,6 +196,8 @@ where
             layer_change,
             outcome: result.outcome.describe(base.epochs),
         };
+        let earlier: Vec<CompareRow> = out.iter().map(|(r, _): &(CompareRow, _)| r.clone()).collect();
+        row.verdict = verdict(&row, &earlier);
         report(CompareEvent::Row { index, row: row.clone() }).await;
         let stop = matches!(result.outcome, RunOutcome::Cancelled { .. });
         out.push((row, result.trained));

@@ -102,7 +102,7 @@ fn Compare() -> impl IntoView {
                         view! {
                             <tr data-testid="compare-row" data-lesson=format!("{:?}", r.lesson) data-acc=r.val_accuracy.unwrap_or(-1.0).to_string()
                                 data-agreement=r.imagenet_agreement.unwrap_or(-1.0).to_string()>
-                                <td class="lesson" style:color=COLORS[i % COLORS.len()]><b>{r.label.clone()}</b><br/><small>{r.teaches.clone()}</small></td>
+                                <td class="lesson" style:color=COLORS[i % COLORS.len()]><b>{r.label.clone()}</b><br/><small>{r.teaches.clone()}</small><br/><small class="verdict" data-testid="compare-verdict">{r.verdict.clone()}</small></td>
                                 <td>{pct(r.val_accuracy)}</td>
                                 <td>{r.val_loss.map(|l| format!("{l:.3}")).unwrap_or("–".into())}</td>
                                 <td>{format!("{:.1}", r.seconds)}</td>
