@@ -757,6 +757,29 @@ describe('graft e2e', () => {
     assert.deepEqual(await t.counts(), [0, 0]);
   }, TRAIN_TIMEOUT + 240_000);
 
+  step('12d. a damaged stored picture is named and left out; the rest are restored', async () => {
+    const card = t.tid('class-card').first();
+    await card.getByTestId('class-file-input').setInputFiles(files.fruit.train.slice(0, 3));
+    await t.poll('3 pictures kept', async () => (await t.counts())[0] === 3);
+    await t.poll('all saved', async () => Number(await t.tid('storage-line').getAttribute('data-saved')) === 3, { timeout: 60_000 });
+    // A row the worker cannot read (its pixels are a string), written straight into the page's database.
+    await page.evaluate(() => new Promise((resolve, reject) => {
+      const open = indexedDB.open('graft');
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const tx = open.result.transaction('images', 'readwrite');
+        tx.objectStore('images').put({ id: 999999, class_id: 0, name: 'damaged.jpg', jpeg: 'not a picture' }, 999999);
+        tx.oncomplete = () => { open.result.close(); resolve(); };
+        tx.onerror = () => reject(tx.error);
+      };
+    }));
+    const { text } = await reload();
+    console.log(`  with a damaged row: ${text}`);
+    assert.match(text, /restored 3 images/);
+    const notices = await t.tid('notices').textContent();
+    assert.match(notices, /1 stored picture\(s\) could not be read and were left out: damaged\.jpg/, notices);
+  }, 300_000);
+
   step('13. benchmark page (with the ingest row) and how it works', async () => {
     const bench = await t.runBench(4);
     assert.ok(bench.some((b) => b.what.startsWith('ingest')), 'an ingest row');

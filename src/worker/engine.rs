@@ -139,7 +139,11 @@ impl Engine {
 
     pub async fn save_meta(&self) {
         let Some(store) = self.store() else { return };
-        let json = serde_json::to_string(&self.project.borrow().meta()).unwrap_or_default();
+        // Never write an empty string over the saved project: say what failed instead.
+        let json = match serde_json::to_string(&self.project.borrow().meta()) {
+            Ok(json) => json,
+            Err(e) => return notice(Level::Error, format!("the project could not be saved: {e}")),
+        };
         if let Err(e) = store.save_meta(&json).await {
             notice(Level::Error, format!("could not save the project's classes and settings: {e}"));
         }
@@ -172,11 +176,14 @@ impl Engine {
 
     async fn save_model(&self, record: &ModelRecord) {
         let Some(store) = self.store() else { return };
-        let row = ModelRow {
-            manifest: serde_json::to_string(&record.manifest).unwrap_or_default(),
-            status: serde_json::to_string(&record.status).unwrap_or_default(),
-            weights: record.weights.to_vec(),
+        let (manifest, status) = match (serde_json::to_string(&record.manifest), serde_json::to_string(&record.status))
+        {
+            (Ok(manifest), Ok(status)) => (manifest, status),
+            (Err(e), _) | (_, Err(e)) => {
+                return notice(Level::Error, format!("the trained model could not be saved: {e}"));
+            }
         };
+        let row = ModelRow { manifest, status, weights: record.weights.to_vec() };
         if let Err(e) = store.save_model(&row).await {
             notice(
                 Level::Error,

@@ -190,15 +190,23 @@ impl Store {
         committed(&tx).await
     }
 
-    pub async fn load_images(&self) -> Result<Vec<ImageRow>, StoreError> {
+    /// Every stored picture that can be read, and a description of each one that cannot (its
+    /// name if it has one): one damaged row must not cost the others.
+    pub async fn load_images(&self) -> Result<(Vec<ImageRow>, Vec<String>), StoreError> {
         let tx = self.tx(&[IMAGES], false)?;
         let all = request(&Self::store(&tx, IMAGES)?.get_all().map_err(|e| store_error(&e))?).await?;
         let all: Array = all.unchecked_into();
-        all.iter()
-            .map(|row| {
-                serde_wasm_bindgen::from_value(row).map_err(|e| StoreError::Failed(format!("a stored picture: {e}")))
-            })
-            .collect()
+        let (mut rows, mut unreadable) = (Vec::new(), Vec::new());
+        for (index, row) in all.iter().enumerate() {
+            let name = js_sys::Reflect::get(&row, &"name".into()).ok().and_then(|n| n.as_string());
+            match serde_wasm_bindgen::from_value::<ImageRow>(row) {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    unreadable.push(format!("{} ({e})", name.unwrap_or_else(|| format!("stored picture #{index}"))))
+                }
+            }
+        }
+        Ok((rows, unreadable))
     }
 
     pub async fn save_model(&self, row: &ModelRow) -> Result<(), StoreError> {

@@ -23,7 +23,17 @@ fn model_record(row: ModelRow) -> Result<ModelRecord, String> {
 async fn read(store: &Store) -> Result<Option<(Project, Option<ModelRecord>)>, String> {
     let Some(meta) = store.load_meta().await.map_err(|e| e.to_string())? else { return Ok(None) };
     let meta: ProjectMeta = serde_json::from_str(&meta).map_err(|e| format!("saved project: {e}"))?;
-    let rows = store.load_images().await.map_err(|e| e.to_string())?;
+    let (rows, unreadable) = store.load_images().await.map_err(|e| e.to_string())?;
+    if !unreadable.is_empty() {
+        notice(
+            Level::Warning,
+            format!(
+                "{} stored picture(s) could not be read and were left out: {}",
+                unreadable.len(),
+                unreadable.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+            ),
+        );
+    }
     let mut images: Vec<ImageRecord> = rows
         .into_iter()
         .filter(|r| meta.classes.iter().any(|c| c.id == r.class_id))
