@@ -26,6 +26,8 @@ pub use wasm_bindgen_rayon::init_thread_pool;
 /// wraps *every* export — each event handler, timer and promise callback — in a call to
 /// `__wasm_call_ctors`: hundreds of milliseconds per message on the page (measured with a CPU
 /// profile), which froze it for the duration of every worker message.
+/// Safe to call from anywhere, any number of times: a `Once` lets the constructors run only on
+/// the first call.
 #[allow(unsafe_code)]
 pub fn run_static_constructors_once() {
     #[cfg(target_arch = "wasm32")]
@@ -33,8 +35,10 @@ pub fn run_static_constructors_once() {
         extern "C" {
             fn __wasm_call_ctors();
         }
-        // SAFETY: a linker-synthesised function without arguments; called once, first thing in
-        // `main`, before anything reads what the constructors register.
-        unsafe { __wasm_call_ctors() }
+        static CONSTRUCTORS: std::sync::Once = std::sync::Once::new();
+        // SAFETY: a linker-synthesised function without arguments; the `Once` runs it a single
+        // time, and every entry point calls this first, before anything reads what the
+        // constructors register.
+        CONSTRUCTORS.call_once(|| unsafe { __wasm_call_ctors() });
     }
 }

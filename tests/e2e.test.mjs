@@ -385,6 +385,10 @@ describe('graft e2e', () => {
     await t.poll('data-check findings', async () => (await t.tid('finding').count()) > 0 || (await t.tid('findings-empty').count()) > 0, { timeout: 120_000 });
     const findings = await t.tid('finding').allTextContents();
     console.log(`  findings: ${JSON.stringify(findings.map((f) => f.slice(0, 90)))}`);
+    // The photos are fixed and the checks deterministic: these tuxpaint stamps always give a
+    // possible mislabel and some pictures unfamiliar to ImageNet. "No findings" is a failure here.
+    assert.ok(findings.some((f) => /is labelled `\w+` but looks more like `\w+`/.test(f)), `a possible mislabel among ${JSON.stringify(findings)}`);
+    assert.ok(findings.some((f) => /look unlike anything ImageNet taught/.test(f)), `unfamiliar pictures among ${JSON.stringify(findings)}`);
 
     await t.tid('mode-frozen').check();
     await t.setNumber('epochs', 2);

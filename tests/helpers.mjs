@@ -148,7 +148,10 @@ export class Session {
 
   /** Main-thread tasks longer than 50 ms since `since` (performance.now() time). */
   async longTasks(since) {
-    return this.page.evaluate((t) => (window.__longtasks ?? []).filter((e) => e.start >= t), since);
+    // An observer that failed to start would report no long tasks at all: that must fail, not pass.
+    const { tasks, error } = await this.page.evaluate((t) => ({ tasks: (window.__longtasks ?? []).filter((e) => e.start >= t), error: window.__longtaskError ?? null }), since);
+    assert.equal(error, null, `the longtask observer did not start: ${error}`);
+    return tasks;
   }
 
   async now() { return this.page.evaluate(() => performance.now()); }

@@ -121,10 +121,9 @@ fn a_planted_duplicate_across_the_split_and_a_planted_mislabel_are_found() {
         dot / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt())
     };
     let others = (1..copy_index).map(|j| cosine(view.row(0), view.row(j))).fold(0.0f32, f32::max);
-    println!(
-        "similarity of the copy {:.3}; of the closest other picture {others:.3}",
-        cosine(view.row(0), view.row(copy_index))
-    );
+    let copy_similarity = cosine(view.row(0), view.row(copy_index));
+    println!("similarity of the copy {copy_similarity:.3}; of the closest other picture {others:.3}");
+    assert!(copy_similarity > others, "the flipped, resized copy is the original's nearest picture");
     let findings = check_data(&data.classes, &check_items(&data, &view, &[0]));
     for f in &findings {
         println!("{}", f.describe());
