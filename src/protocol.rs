@@ -440,6 +440,9 @@ pub enum Event {
     Crashed {
         message: String,
     },
+    /// Another tab's engine has claimed the saved project: this engine's writes are refused from
+    /// now on (see `worker::idb`), and the page stops it.
+    TakenOver,
     Bench {
         report: Result<BenchReport, String>,
         backend: String,

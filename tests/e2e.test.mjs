@@ -623,6 +623,8 @@ describe('graft e2e', () => {
       assert.ok(notice, 'the notice names the pictures that could not be saved');
       console.log(`  quota 500 KB: ${saved} of 60 pictures saved; "${notice}"`);
       assert.ok(saved > 0 && saved < 60, `${saved} saved`);
+      // The offline copy of the build gives way to the project: no room for it here.
+      assert.equal(await t2.tid('storage-line').getAttribute('data-offline'), 'no', 'no offline copy in a 500 KB quota');
       await t2.shot('storage-full');
       await sleep(500);
       await p2.reload();

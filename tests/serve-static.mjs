@@ -22,11 +22,13 @@ function precompressed(file, acceptEncoding = '') {
  * Serve `dir` on 127.0.0.1:<random>. Resolves to { url, close, sent, resetSent }. `isolated` adds
  * the COOP/COEP headers that make the page cross-origin isolated (what SharedArrayBuffer needs).
  * Like a static host configured for it, a file's `.br`/`.gz` twin is sent when the browser accepts
- * it. `sent()` tells the bytes sent per path (bodies as transferred) since the last `resetSent()`.
+ * it. `sent()` tells the bytes sent per path (bodies as transferred) since the last `resetSent()`,
+ * and apart from them (`precache`) what graft's service worker fetched to keep the build offline.
  */
 export function serve(dir, { isolated = false } = {}) {
   const root = path.resolve(dir);
   let sent = new Map();
+  let precache = 0;
   const server = http.createServer((req, res) => {
     let rel;
     try {
@@ -61,7 +63,9 @@ export function serve(dir, { isolated = false } = {}) {
         ...(isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {}),
       });
       if (req.method === 'HEAD') return res.end();
-      sent.set(rel, (sent.get(rel) ?? 0) + size);
+      // The service worker's offline copy of a build is counted apart from the page's downloads.
+      if (req.headers['x-graft-precache']) precache += size;
+      else sent.set(rel, (sent.get(rel) ?? 0) + size);
       fs.createReadStream(body).pipe(res);
     });
   });
@@ -71,8 +75,8 @@ export function serve(dir, { isolated = false } = {}) {
       const { port } = server.address();
       resolve({
         url: `http://127.0.0.1:${port}/`,
-        sent: () => ({ total: [...sent.values()].reduce((a, b) => a + b, 0), byPath: Object.fromEntries(sent) }),
-        resetSent: () => { sent = new Map(); },
+        sent: () => ({ total: [...sent.values()].reduce((a, b) => a + b, 0), byPath: Object.fromEntries(sent), precache }),
+        resetSent: () => { sent = new Map(); precache = 0; },
         close: () =>
           new Promise((r) => {
             server.closeAllConnections?.();

@@ -9,6 +9,7 @@ use crate::page::components::{
     SettingsPanel, TrainingPanel,
 };
 use crate::page::state::{AppState, Boot};
+use crate::page::tab::TabOwnership;
 
 /// Asks the browser to keep this site's storage (the saved project) even when space runs low.
 async fn request_persistence(state: AppState) {
@@ -27,11 +28,24 @@ pub fn App() -> impl IntoView {
     state.engine.set_value(Some(engine));
     leptos::task::spawn_local(request_persistence(state));
     let ready = move || state.usable();
+    // The offline cache is set up once, after the engine is ready (never during the first load).
+    let offline_started = StoredValue::new(false);
+    Effect::new(move |_| {
+        if ready() && !offline_started.get_value() {
+            offline_started.set_value(true);
+            leptos::task::spawn_local(crate::page::offline::register(state));
+        }
+    });
 
     view! {
         <Header/>
         <main>
-            <Show when=ready fallback=move || view! { <BootPanel/> }>
+            <Show when=ready fallback=move || view! {
+                <TabPanel/>
+                <Show when=move || matches!(state.tab.get(), TabOwnership::Asking | TabOwnership::Owner)>
+                    <BootPanel/>
+                </Show>
+            }>
                 <ProjectBar/>
                 <div class="layout">
                     <ClassesPanel/>
@@ -51,10 +65,49 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// This tab does not own the project: why, and "use it here".
+#[component]
+fn TabPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let text = move || match state.tab.get() {
+        TabOwnership::Elsewhere => Some((
+            "elsewhere",
+            "graft is open in another tab",
+            "Your project is saved in this browser and another tab is working on it. Only one tab \
+             works on it at a time, so that neither overwrites what the other saved."
+                .to_string(),
+        )),
+        TabOwnership::Lost { why } => Some((
+            "lost",
+            "graft moved to another tab",
+            format!(
+                "Another tab took this project over ({why}), so this tab stopped: anything it was \
+                 training or saving has ended here. The other tab has everything saved before."
+            ),
+        )),
+        TabOwnership::Asking | TabOwnership::Owner => None,
+    };
+    move || {
+        text().map(|(kind, title, body)| {
+            view! {
+                <section class="panel tab-elsewhere" data-testid="tab-elsewhere" data-kind=kind>
+                    <h2>{title}</h2>
+                    <p>{body}</p>
+                    <button data-testid="use-here" on:click=move |_| crate::page::tab::take_over()>
+                        "Use it here"
+                    </button>
+                    <p class="hint">"The other tab then stops; this one reloads and opens the saved project."</p>
+                </section>
+            }
+        })
+    }
+}
+
 /// Download progress and start-up messages until the engine is ready.
 #[component]
 fn BootPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+
     let measuring = move || state.choice.measuring.get();
     let text = move || match state.boot.get() {
         _ if measuring().is_some() => format!(

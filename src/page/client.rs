@@ -27,6 +27,7 @@ use graft_train::Mode;
 use crate::page::choice::{self, Adapter, Measured};
 use crate::page::events::apply;
 use crate::page::state::{AppState, Boot, ChoiceSource};
+use crate::page::tab::{self, Claim, TabOwnership};
 
 /// The worker script trunk builds from `src/bin/engine.rs` (see index.html).
 const ENGINE_SCRIPT: &str = "./engine_loader.js";
@@ -192,6 +193,16 @@ impl Engine {
         };
         let this = engine.clone();
         wasm_bindgen_futures::spawn_local(async move {
+            // One tab owns the saved project: no engine starts before this tab holds it.
+            let lost = this.clone();
+            match tab::claim(tab::taking_over(), move |why| lost.lose_tab(&why)).await {
+                Claim::Held => {}
+                Claim::Unsupported(why) => {
+                    web_sys::console::warn_1(&format!("graft: no tab lock ({why}); the store's claim guards").into());
+                }
+                Claim::Elsewhere => return this.state.tab.set(TabOwnership::Elsewhere),
+            }
+            this.state.tab.set(TabOwnership::Owner);
             let adapter = choice::adapter().await;
             let key = choice::storage_key(adapter.as_ref(), cpu_cores(), cross_origin_isolated()).await;
             this.inner.borrow_mut().adapter = adapter;
@@ -274,6 +285,9 @@ impl Engine {
     }
 
     fn spawn(&self, kind: EngineKind) {
+        if matches!(self.state.tab.get_untracked(), TabOwnership::Lost { .. }) {
+            return; // another tab owns the project now
+        }
         self.state.engine_kind.set(Some(kind));
         let worker = match new_worker(kind, false) {
             Ok(w) => w,
@@ -286,6 +300,7 @@ impl Engine {
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| match event_of(&ev) {
             Ok(Event::Ready) => this.on_ready(),
             Ok(Event::Crashed { message }) => this.restart(&message),
+            Ok(Event::TakenOver) => this.lose_tab("its saves were refused"),
             Ok(Event::Measuring { what }) => this.state.choice.measuring.set(Some(what)),
             Ok(Event::Measured { timings, seconds }) => this.on_measured(timings, Some(seconds)),
             Ok(event) => apply(&this.state, event),
@@ -362,6 +377,23 @@ impl Engine {
         if remeasure {
             self.send_measure(None);
         }
+    }
+
+    /// Another tab took the project over: every engine of this tab stops (a run in progress
+    /// with it), so nothing here can write over what the other tab saves.
+    pub fn lose_tab(&self, why: &str) {
+        {
+            let mut inner = self.inner.borrow_mut();
+            if let Some(worker) = inner.worker.take() {
+                worker.terminate();
+            }
+            if let Some((worker, _)) = inner.measuring.take().and_then(|m| m.measurer) {
+                worker.terminate();
+            }
+            inner.queue.clear();
+        }
+        self.state.choice.measuring.set(None);
+        self.state.tab.set(TabOwnership::Lost { why: why.to_string() });
     }
 
     /// Replaces the engine in use by one of `kind` (which restores the saved project). `quiet`:

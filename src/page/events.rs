@@ -11,7 +11,7 @@ use crate::page::THUMBS_SHOWN;
 
 pub fn apply(state: &AppState, event: Event) {
     match event {
-        Event::Ready | Event::Crashed { .. } => {}
+        Event::Ready | Event::Crashed { .. } | Event::TakenOver => {}
         Event::Boot(stage) => {
             if matches!(stage, BootStage::Ready | BootStage::Failed { .. }) {
                 state.quiet_switch.set(false);

@@ -8,8 +8,10 @@ pub mod client;
 pub mod components;
 pub mod events;
 pub mod lab_events;
+pub mod offline;
 pub mod predict;
 pub mod state;
+pub mod tab;
 pub mod webcam;
 
 /// Thumbnails shown per class card (the count says how many pictures there are).

@@ -218,6 +218,8 @@ pub struct StorageInfo {
     pub quota: Option<f64>,
     pub saved_images: usize,
     pub persisted: Option<bool>,
+    /// The service worker holds this build for offline use (`Some(false)`: it could not).
+    pub offline: Option<bool>,
 }
 
 /// A validation picture shown by the interpretation views.
@@ -323,6 +325,8 @@ pub struct ChoiceState {
 #[derive(Clone, Copy)]
 pub struct AppState {
     pub boot: RwSignal<Boot>,
+    /// Whether this tab owns the saved project (`page::tab`).
+    pub tab: RwSignal<crate::page::tab::TabOwnership>,
     pub compute: RwSignal<ComputeInfo>,
     pub backend_choice: RwSignal<BackendChoice>,
     pub classes: RwSignal<Vec<ClassCard>>,
@@ -363,6 +367,7 @@ impl AppState {
         let defaults = graft_project::Project::default();
         Self {
             boot: RwSignal::new(Boot::Starting("starting the engine".into())),
+            tab: RwSignal::new(crate::page::tab::TabOwnership::Asking),
             compute: RwSignal::new(ComputeInfo::default()),
             backend_choice: RwSignal::new(BackendChoice::Auto),
             classes: RwSignal::new(Vec::new()),
@@ -418,7 +423,9 @@ impl AppState {
     /// The app is usable: the engine is ready and the engines are measured (a run's engine
     /// switch keeps it usable).
     pub fn usable(&self) -> bool {
-        (self.boot.get() == Boot::Ready || self.quiet_switch.get()) && self.choice.measuring.get().is_none()
+        (self.boot.get() == Boot::Ready || self.quiet_switch.get())
+            && self.choice.measuring.get().is_none()
+            && self.tab.get() == crate::page::tab::TabOwnership::Owner
     }
 
     /// Sends a command to the engine worker.

@@ -1,6 +1,13 @@
 //! Thin IndexedDB over web-sys: the project is saved as it changes, one transaction per change,
-//! so a failed write (quota) loses only that change. Stores: `meta` (the project's JSON),
-//! `images` (prepared copies and thumbnails by id) and `model` (the kept model).
+//! so a failed write (quota) loses only that change. Stores: `meta` (the project's JSON, and
+//! which engine owns the project), `images` (prepared copies and thumbnails by id) and `model`
+//! (the kept model).
+//!
+//! One engine writes at a time. Each engine claims the project when it opens the store (its own
+//! token under `meta/owner`), and every write transaction first reads that token and aborts
+//! itself if another engine (another tab) has claimed the project since: a stale tab can never
+//! overwrite what a newer one saved. The page's tab lock (`page::tab`) keeps a second tab from
+//! starting an engine at all; this is the guarantee underneath it.
 
 use js_sys::{Array, Promise};
 use serde::{Deserialize, Serialize};
@@ -15,6 +22,7 @@ pub const META: &str = "meta";
 pub const IMAGES: &str = "images";
 pub const MODEL: &str = "model";
 const PROJECT_KEY: &str = "project";
+const OWNER_KEY: &str = "owner";
 const MODEL_KEY: &str = "current";
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -25,6 +33,8 @@ pub enum StoreError {
     Unavailable(String),
     #[error("browser storage failed: {0}")]
     Failed(String),
+    #[error("this project is now open in another tab, which saves it; this change was not saved here")]
+    TakenOver,
 }
 
 fn describe(value: &JsValue) -> (String, String) {
@@ -107,11 +117,23 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
 
 pub struct Store {
     db: IdbDatabase,
+    /// This engine's claim on the project (see the module's comment); `None` when the claim
+    /// could not be written (storage full): writes are then not checked, as before claims.
+    owner: Option<String>,
+    /// Set once a write found the project claimed by another engine.
+    taken_over: std::cell::Cell<bool>,
+}
+
+/// A token no other engine will draw: the time and a random number.
+fn new_owner_token() -> String {
+    format!("{:.0}-{:.0}", js_sys::Date::now(), js_sys::Math::random() * 2f64.powi(53))
 }
 
 impl Store {
-    /// Opens (creating on first use) the project database.
-    pub async fn open() -> Result<Self, StoreError> {
+    /// Opens (creating on first use) the project database and claims the project for this
+    /// engine: from now on, writes of any engine that opened it before fail with
+    /// [`StoreError::TakenOver`].
+    pub async fn open_and_claim() -> Result<Self, StoreError> {
         let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
         let factory = global
             .indexed_db()
@@ -133,7 +155,72 @@ impl Store {
         let db = request(&open).await?;
         drop(upgrade);
         let db = db.dyn_into::<IdbDatabase>().map_err(|_| StoreError::Failed("not a database".into()))?;
-        Ok(Self { db })
+        let mut store = Self { db, owner: Some(new_owner_token()), taken_over: std::cell::Cell::new(false) };
+        let claimed = match store.tx(&[META], true) {
+            Ok(tx) => match store.put_owner(&tx) {
+                Ok(()) => committed(&tx).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = claimed {
+            // A full quota refuses even this small write; the project must still be restored.
+            web_sys::console::warn_1(
+                &format!("graft: the project could not be claimed ({e}); writes unchecked").into(),
+            );
+            store.owner = None;
+        }
+        Ok(store)
+    }
+
+    fn put_owner(&self, tx: &IdbTransaction) -> Result<(), StoreError> {
+        let Some(owner) = &self.owner else { return Ok(()) };
+        Self::store(tx, META)?
+            .put_with_key(&owner.as_str().into(), &OWNER_KEY.into())
+            .map(drop)
+            .map_err(|e| store_error(&e))
+    }
+
+    /// A write transaction over `stores` that aborts itself, before anything it writes becomes
+    /// visible, when the project's owner token is not this engine's. Requests of a transaction
+    /// run in order, so the token is read before the writes queued after it; the check runs
+    /// synchronously in the read's success event, while the transaction is still active.
+    fn write_tx(&self, stores: &[&str]) -> Result<(IdbTransaction, Option<OwnerCheck>), StoreError> {
+        let Some(owner) = self.owner.clone() else { return Ok((self.tx(stores, true)?, None)) };
+        let mut scope: Vec<&str> = stores.to_vec();
+        if !scope.contains(&META) {
+            scope.push(META);
+        }
+        let tx = self.tx(&scope, true)?;
+        let read = Self::store(&tx, META)?.get(&OWNER_KEY.into()).map_err(|e| store_error(&e))?;
+        let refused = std::rc::Rc::new(std::cell::Cell::new(false));
+        let (flag, tx_in) = (refused.clone(), tx.clone());
+        let check = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
+            let current = ev
+                .target()
+                .and_then(|t| t.dyn_into::<IdbRequest>().ok())
+                .and_then(|r| r.result().ok())
+                .and_then(|v| v.as_string());
+            if current.as_deref() != Some(owner.as_str()) {
+                flag.set(true);
+                let _ = tx_in.abort();
+            }
+        });
+        read.set_onsuccess(Some(check.as_ref().unchecked_ref()));
+        Ok((tx, Some(OwnerCheck { refused, _check: check })))
+    }
+
+    /// Waits for a write transaction made by [`Self::write_tx`]; an abort by the owner check is
+    /// [`StoreError::TakenOver`], reported to the page once.
+    async fn commit(&self, tx: &IdbTransaction, check: Option<OwnerCheck>) -> Result<(), StoreError> {
+        let result = committed(tx).await;
+        if check.is_some_and(|c| c.refused.get()) {
+            if !self.taken_over.replace(true) {
+                crate::worker::link::post(&crate::protocol::Event::TakenOver);
+            }
+            return Err(StoreError::TakenOver);
+        }
+        result
     }
 
     fn tx(&self, stores: &[&str], write: bool) -> Result<IdbTransaction, StoreError> {
@@ -156,9 +243,9 @@ impl Store {
     }
 
     pub async fn save_meta(&self, json: &str) -> Result<(), StoreError> {
-        let tx = self.tx(&[META], true)?;
+        let (tx, check) = self.write_tx(&[META])?;
         Self::store(&tx, META)?.put_with_key(&json.into(), &PROJECT_KEY.into()).map_err(|e| store_error(&e))?;
-        committed(&tx).await
+        self.commit(&tx, check).await
     }
 
     /// Saves pictures in one transaction: all of them or none.
@@ -166,28 +253,28 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let tx = self.tx(&[IMAGES], true)?;
+        let (tx, check) = self.write_tx(&[IMAGES])?;
         let store = Self::store(&tx, IMAGES)?;
         for row in rows {
             #[allow(clippy::cast_precision_loss)] // ids count pictures: far below 2^53
             let key = JsValue::from_f64(row.id as f64);
             store.put_with_key(&to_js(row)?, &key).map_err(|e| store_error(&e))?;
         }
-        committed(&tx).await
+        self.commit(&tx, check).await
     }
 
     pub async fn delete_images(&self, ids: &[u64]) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let tx = self.tx(&[IMAGES], true)?;
+        let (tx, check) = self.write_tx(&[IMAGES])?;
         let store = Self::store(&tx, IMAGES)?;
         for &id in ids {
             #[allow(clippy::cast_precision_loss)]
             let key = JsValue::from_f64(id as f64);
             store.delete(&key).map_err(|e| store_error(&e))?;
         }
-        committed(&tx).await
+        self.commit(&tx, check).await
     }
 
     /// Every stored picture that can be read, and a description of each one that cannot (its
@@ -210,9 +297,9 @@ impl Store {
     }
 
     pub async fn save_model(&self, row: &ModelRow) -> Result<(), StoreError> {
-        let tx = self.tx(&[MODEL], true)?;
+        let (tx, check) = self.write_tx(&[MODEL])?;
         Self::store(&tx, MODEL)?.put_with_key(&to_js(row)?, &MODEL_KEY.into()).map_err(|e| store_error(&e))?;
-        committed(&tx).await
+        self.commit(&tx, check).await
     }
 
     pub async fn load_model(&self) -> Result<Option<ModelRow>, StoreError> {
@@ -226,14 +313,22 @@ impl Store {
             .map_err(|e| StoreError::Failed(format!("the stored model: {e}")))
     }
 
-    /// Empties every store (a new project).
+    /// Empties every store (a new project); the project stays this engine's.
     pub async fn clear(&self) -> Result<(), StoreError> {
-        let tx = self.tx(&[META, IMAGES, MODEL], true)?;
+        let (tx, check) = self.write_tx(&[META, IMAGES, MODEL])?;
         for name in [META, IMAGES, MODEL] {
             Self::store(&tx, name)?.clear().map_err(|e| store_error(&e))?;
         }
-        committed(&tx).await
+        self.put_owner(&tx)?;
+        self.commit(&tx, check).await
     }
+}
+
+/// The owner check of one write transaction: whether it refused the write, and its handler
+/// (kept alive until the transaction ends).
+struct OwnerCheck {
+    refused: std::rc::Rc<std::cell::Cell<bool>>,
+    _check: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 /// Bytes used and available to this origin (`navigator.storage.estimate()`).

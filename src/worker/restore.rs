@@ -73,7 +73,7 @@ async fn read(store: &Store) -> Result<Option<(Project, Option<ModelRecord>)>, S
 
 pub async fn restore(engine: &Rc<Engine>) {
     let t0 = Instant::now();
-    let store = match Store::open().await {
+    let store = match Store::open_and_claim().await {
         Ok(s) => Some(Rc::new(s)),
         Err(e) => {
             notice(Level::Warning, format!("projects cannot be saved in this browser: {e}"));

@@ -8,6 +8,7 @@ use graft_train::Mode;
 
 use crate::page::client::{cpu_cores, cross_origin_isolated, EngineKind};
 use crate::page::state::{AppState, Boot};
+use crate::page::tab::TabOwnership;
 
 /// How many cores the CPU backend uses, and why not more.
 fn threads_note(kind: Option<EngineKind>, threads: usize) -> String {
@@ -194,7 +195,11 @@ pub fn Header() -> impl IntoView {
                 <button class="link" data-testid="how-tab" on:click=move |_| state.show_how.set(true)>"How it works"</button>
                 // A testing aid (the browser test loses the GPU on purpose); never shown.
                 <button hidden data-testid="debug-lose-gpu" on:click=move |_| state.send(&Command::DebugLoseGpu)></button>
-                <Show when=move || state.boot.get() == Boot::Ready && state.choice.measuring.get().is_none()>
+                <Show when=move || {
+                    state.boot.get() == Boot::Ready
+                        && state.choice.measuring.get().is_none()
+                        && state.tab.get() == TabOwnership::Owner
+                }>
                     <button class="link" data-testid="bench-tab" on:click=move |_| state.show_bench.set(true)>"Benchmark"</button>
                     <span class="badge" data-testid="ready">"ready"</span>
                 </Show>

@@ -46,7 +46,12 @@ pub fn ProjectBar() -> impl IntoView {
             Some(false) => " · the browser may clear it when space runs low",
             None => "",
         };
-        format!("saved in this browser: {} pictures · {room}{kept}", s.saved_images)
+        let offline = match s.offline {
+            Some(true) => " · works offline",
+            Some(false) => " · cannot work offline here",
+            None => "",
+        };
+        format!("saved in this browser: {} pictures · {room}{kept}{offline}", s.saved_images)
     };
     view! {
         <section class="panel project" data-testid="project-bar">
@@ -59,7 +64,8 @@ pub fn ProjectBar() -> impl IntoView {
                 <button data-testid="new-project" on:click=new_project>"New project"</button>
                 <button data-testid="download-pictures" title="every picture (its prepared copy) in one folder per class, as a zip: for other tools, or graft's CLI"
                     on:click=move |_| state.send(&Command::DownloadPictures)>"Download pictures"</button>
-                <span class="hint" data-testid="storage-line" data-saved=move || state.storage.get().saved_images.to_string()>{storage}</span>
+                <span class="hint" data-testid="storage-line" data-saved=move || state.storage.get().saved_images.to_string()
+                    data-offline=move || state.storage.get().offline.map_or("", |o| if o { "ready" } else { "no" })>{storage}</span>
             </div>
             {move || state.restored.get().map(|r| view! { <p class="restored" data-testid="restored-line">{r}</p> })}
             <ul class="notices" data-testid="notices">
