@@ -15,6 +15,17 @@ const FILES = __GRAFT_FILES__;
 /** What FILES weigh, uncompressed (the cache keeps what the browser decoded). */
 const BYTES = __GRAFT_BYTES__;
 const CACHE = `graft-${VERSION}`;
+// Registered as `sw.js?isolate=1` when the user asked for every core on a host that does not
+// send COOP/COEP: the page is then made cross-origin isolated here (wasm threads need it).
+const ISOLATE = new URL(self.location.href).searchParams.get('isolate') === '1';
+
+function withIsolation(response) {
+  if (!ISOLATE || response.type === 'opaque' || response.headers.has('Cross-Origin-Embedder-Policy')) return response;
+  const headers = new Headers(response.headers);
+  headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
@@ -60,12 +71,12 @@ self.addEventListener('fetch', (event) => {
   if (request.method !== 'GET' || url.origin !== self.location.origin) return;
   event.respondWith((async () => {
     try {
-      return await fetch(request);
+      return withIsolation(await fetch(request));
     } catch (offline) {
       const cached = request.mode === 'navigate'
         ? (await fromCache(new Request('./index.html'))) ?? (await fromCache(new Request('./')))
         : await fromCache(request);
-      if (cached) return cached;
+      if (cached) return withIsolation(cached);
       throw offline;
     }
   })());

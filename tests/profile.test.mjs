@@ -2,7 +2,8 @@
 // tabs of the page (one works on the saved project, the other says so and can take it over; a
 // stale tab can never overwrite what the other saved), the browser process killed in the middle
 // of a fine-tune and started again on the same profile (everything comes back), then the network
-// gone (the page starts from its service worker's cache, trains, predicts and exports).
+// gone (the page starts from its service worker's cache, trains, predicts and exports), and a
+// host without COOP/COEP made cross-origin isolated by the service worker ("use every core").
 // Chromium is started here, not by playwright, so that the test can kill its process.
 // Run: cd tests && npm install && node --test profile.test.mjs
 import { describe, test, before, after } from 'node:test';
@@ -260,4 +261,21 @@ describe('graft e2e, one browser profile: tabs and a killed browser', () => {
     const zip = readZip(fs.readFileSync(await download.path()));
     assert.deepEqual(JSON.parse(zip.get('labels.json')), ['apple', 'flower', 'bird']);
   }, 900_000);
+
+  step('7. a host without COOP/COEP: "use every core" isolates the page through the service worker, and the threads run', async () => {
+    server = await serve(DIST); // a new origin: no service worker, no project yet
+    const s = await newTab('isolating');
+    await s.page.goto(server.url);
+    await s.ready(READY_TIMEOUT);
+    assert.equal(await s.page.evaluate(() => self.crossOriginIsolated), false);
+    await s.poll('the offline cache', async () => (await s.tid('storage-line').getAttribute('data-offline')) === 'ready', { timeout: 120_000 });
+    await Promise.all([s.page.waitForEvent('load', { timeout: 120_000 }), s.tid('isolate-with-sw').click()]);
+    assert.equal(await s.page.evaluate(() => self.crossOriginIsolated), true, 'the service worker made the page cross-origin isolated');
+    await s.ready(READY_TIMEOUT);
+    assert.equal(await s.tid('isolate-with-sw').count(), 0, 'no offer once isolated');
+    const cores = Math.min(await s.page.evaluate(() => navigator.hardwareConcurrency), 16);
+    await s.tid('backend-select').selectOption('cpu');
+    await s.poll(`the CPU on ${cores} threads`, async () => (await s.tid('backend-status').getAttribute('data-threads')) === String(cores), { timeout: 180_000 });
+    console.log(`  ${((await s.tid('backend-status').textContent()) ?? '').trim()}`);
+  }, 2 * READY_TIMEOUT);
 });

@@ -1,6 +1,11 @@
 //! Offline after the first visit: the page registers graft's service worker (`static/sw.js`,
 //! written into each build by `scripts/make-sw.mjs`), which keeps this build's page, engines and
 //! backbone in a cache and serves them when the network fails.
+//!
+//! Every core on a host that cannot send COOP/COEP (GitHub Pages and most static hosts): at the
+//! user's request ("use every core") the same service worker is registered with `?isolate=1` and
+//! adds the two headers to this origin's responses, so the reloaded page is cross-origin isolated
+//! and the multi-threaded engine can run.
 
 use js_sys::{Function, Promise, Reflect};
 use leptos::prelude::Update;
@@ -11,6 +16,22 @@ use wasm_bindgen_futures::JsFuture;
 use crate::page::state::AppState;
 
 const SCRIPT: &str = "./sw.js";
+const SCRIPT_ISOLATING: &str = "./sw.js?isolate=1";
+/// Remembers (per origin, in `localStorage`) that the user asked for every core.
+const ISOLATE_KEY: &str = "graft.isolate-with-service-worker";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn isolating() -> bool {
+    local_storage().and_then(|s| s.get_item(ISOLATE_KEY).ok().flatten()).is_some()
+}
+
+/// Whether this browser has service workers here (a secure context).
+pub fn available() -> bool {
+    web_sys::window().is_some_and(|w| present(&get(&w.navigator(), "serviceWorker")))
+}
 
 fn get(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &key.into()).unwrap_or(JsValue::UNDEFINED)
@@ -46,15 +67,34 @@ async fn installed(worker: JsValue) -> bool {
 /// install failed, and says which in the page. Started once the engine is ready, so caching never
 /// competes with the first load.
 pub async fn register(state: AppState) {
-    let Some(window) = web_sys::window() else { return };
+    let works = register_script(if isolating() { SCRIPT_ISOLATING } else { SCRIPT }).await;
+    state.storage.update(|s| s.offline = Some(works));
+}
+
+/// "Use every core": the service worker that adds COOP/COEP, then a reload into the isolated page.
+pub async fn isolate_and_reload(state: AppState) {
+    if let Some(storage) = local_storage() {
+        let _ = storage.set_item(ISOLATE_KEY, "1");
+    }
+    if register_script(SCRIPT_ISOLATING).await {
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().reload();
+        }
+    } else {
+        state.notice(true, "every core needs graft's service worker, which could not start here".to_string());
+    }
+}
+
+async fn register_script(script: &str) -> bool {
+    let Some(window) = web_sys::window() else { return false };
     let container = get(&window.navigator(), "serviceWorker");
     if !present(&container) {
-        return; // not a secure context, or a browser without service workers
+        return false; // not a secure context, or a browser without service workers
     }
-    let Ok(register) = get(&container, "register").dyn_into::<Function>() else { return };
-    let registering = register.call1(&container, &SCRIPT.into()).ok().and_then(|p| p.dyn_into::<Promise>().ok());
-    let Some(registering) = registering else { return };
-    let works = match JsFuture::from(registering).await {
+    let Ok(register) = get(&container, "register").dyn_into::<Function>() else { return false };
+    let registering = register.call1(&container, &script.into()).ok().and_then(|p| p.dyn_into::<Promise>().ok());
+    let Some(registering) = registering else { return false };
+    match JsFuture::from(registering).await {
         Ok(registration) => {
             let pending = [get(&registration, "installing"), get(&registration, "waiting")].into_iter().find(present);
             match pending {
@@ -66,6 +106,5 @@ pub async fn register(state: AppState) {
             web_sys::console::warn_2(&"graft: the offline cache could not be set up".into(), &e);
             false
         }
-    };
-    state.storage.update(|s| s.offline = Some(works));
+    }
 }

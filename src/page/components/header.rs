@@ -182,6 +182,15 @@ pub fn Header() -> impl IntoView {
             </div>
             <div class="compute">
                 <span data-testid="backend-status" data-in-use=in_use data-threads=threads>{status}</span>
+                <Show when=move || {
+                    !cross_origin_isolated() && cpu_cores() > 1 && crate::page::offline::available() && state.usable()
+                }>
+                    <button class="link" data-testid="isolate-with-sw"
+                        title="graft's service worker adds the two headers this host does not send, then the page reloads"
+                        on:click=move |_| leptos::task::spawn_local(crate::page::offline::isolate_and_reload(state))>
+                        "use every core"
+                    </button>
+                </Show>
                 {check}
                 <EngineChoice/>
                 <label>
