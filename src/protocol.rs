@@ -369,6 +369,37 @@ pub enum Level {
     Error,
 }
 
+/// What the engine's one running job is (see `worker::jobs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Train,
+    Compare,
+    LrFind,
+    CheckData,
+    Interpret,
+    Knowledge,
+    Map,
+    Bench,
+    CheckKernels,
+}
+
+impl JobKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Train => "a training run",
+            Self::Compare => "Compare",
+            Self::LrFind => "the LR finder",
+            Self::CheckData => "the data checks",
+            Self::Interpret => "the interpretation",
+            Self::Knowledge => "what the backbone still knows",
+            Self::Map => "the map",
+            Self::Bench => "the benchmark",
+            Self::CheckKernels => "the kernel checks",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -439,6 +470,10 @@ pub enum Event {
     /// The engine panicked; the page restarts it (the saved project is restored).
     Crashed {
         message: String,
+    },
+    /// The job the engine runs now (`None`: none; it is free for another).
+    Job {
+        running: Option<JobKind>,
     },
     /// Another tab's engine has claimed the saved project: this engine's writes are refused from
     /// now on (see `worker::idb`), and the page stops it.

@@ -307,9 +307,9 @@ describe('graft e2e', () => {
     // Stopped before its first epoch ends, it leaves the fine-tuned model kept.
     const stepsBefore = (await t.metrics())?.steps?.length ?? 0;
     await t.tid('train-button').click();
-    const busy = async () => /already in progress/.test((await t.tid('notices').textContent()) ?? '');
+    const busy = async () => /busy: |already in progress/.test((await t.tid('notices').textContent()) ?? '');
     await t.poll('the next run steps', async () => { const n = (await t.metrics())?.steps?.length ?? 0; return (await busy()) || (n > 0 && n !== stepsBefore); }, { timeout: 60_000, interval: 100 });
-    assert.equal(await busy(), false, 'Train right after a fine-tune was refused as "already in progress"');
+    assert.equal(await busy(), false, 'Train right after a fine-tune was refused as busy');
     await t.tid('stop-button').click();
     await t.poll('the run stopped', async () => ['cancelled', 'done'].includes(await t.status()), { timeout: 120_000 });
     // After a fine-tune the page says what the backbone still knows of ImageNet.
@@ -410,6 +410,24 @@ describe('graft e2e', () => {
     await t.tid('use-compare-model').nth(2).click();
     // Commands run in order: the prediction below uses the chosen model.
     reference = await predictFile(files.fruit.heldOut);
+    await t.poll('Compare over', async () => (await t.tid('job-line').count()) === 0, { timeout: 60_000 });
+
+    // Everything long is a job: while one runs, Predict is answered, another job is refused at
+    // once ("busy"), never queued, and Stop ends it. (The fine-tune sweep is the slow one.)
+    await t.tid('mode-discriminative').check();
+    await t.tid('lr-find').click();
+    await t.poll('the LR finder running as a job', async () => (await t.tid('job-line').getAttribute('data-job').catch(() => null)) === 'LrFind', { timeout: 60_000 });
+    await t.poll('its first sweep steps', async () => /sweeping/.test((await lab.textContent()) ?? ''), { timeout: 120_000, interval: 200 });
+    const during = await predictFile(files.fruit.heldOut);
+    assert.equal(during[0].cls, reference[0].cls, 'Predict is answered during the job, by the kept model');
+    assert.equal(await t.tid('job-line').count(), 1, 'the prediction came while the LR finder still ran');
+    await t.tid('map-button').click();
+    await t.poll('"busy" for a second job', async () => /busy: the LR finder is running/.test((await t.tid('notices').textContent()) ?? ''), { timeout: 30_000 });
+    await t.tid('job-stop').click();
+    await t.poll('the LR finder stopped', async () => (await t.tid('job-line').count()) === 0, { timeout: 60_000 });
+    assert.match((await t.tid('notices').textContent()) ?? '', /stopped the LR finder/);
+    assert.equal(await t.tid('map').count(), 0, 'the refused map was not drawn later');
+    await t.tid('mode-frozen').check();
 
     await t.tid('lr-find').click();
     const suggestion = t.tid('lr-suggestion');

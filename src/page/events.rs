@@ -12,6 +12,15 @@ use crate::page::THUMBS_SHOWN;
 pub fn apply(state: &AppState, event: Event) {
     match event {
         Event::Ready | Event::Crashed { .. } | Event::TakenOver => {}
+        Event::Job { running } => {
+            if running.is_none() {
+                // A job that was stopped sends no result: what waited for one waits no more.
+                state.bench_running.set(false);
+                state.lab.progress.set(None);
+                state.lab.compare_running.set(false);
+            }
+            state.job.set(running);
+        }
         Event::Boot(stage) => {
             if matches!(stage, BootStage::Ready | BootStage::Failed { .. }) {
                 state.quiet_switch.set(false);

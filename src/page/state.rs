@@ -325,6 +325,8 @@ pub struct ChoiceState {
 #[derive(Clone, Copy)]
 pub struct AppState {
     pub boot: RwSignal<Boot>,
+    /// The engine's running job, if any (`worker::jobs`).
+    pub job: RwSignal<Option<graft::protocol::JobKind>>,
     /// Whether this tab owns the saved project (`page::tab`).
     pub tab: RwSignal<crate::page::tab::TabOwnership>,
     pub compute: RwSignal<ComputeInfo>,
@@ -368,6 +370,7 @@ impl AppState {
         Self {
             boot: RwSignal::new(Boot::Starting("starting the engine".into())),
             tab: RwSignal::new(crate::page::tab::TabOwnership::Asking),
+            job: RwSignal::new(None),
             compute: RwSignal::new(ComputeInfo::default()),
             backend_choice: RwSignal::new(BackendChoice::Auto),
             classes: RwSignal::new(Vec::new()),

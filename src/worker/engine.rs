@@ -1,7 +1,8 @@
 //! The engine worker's state and its command handlers. It owns the project (saved to IndexedDB
-//! as it changes), the devices, the kept model and the running trainer. Commands are handled one
-//! at a time, in order; a training run is its own task, so Stop and Predict are answered
-//! between its steps.
+//! as it changes), the devices, the kept model and the one running job (`worker::jobs`).
+//! Commands are handled one at a time, in order; every long command is a job in its own task, so
+//! Stop, Predict and new pictures are answered while it runs, and a second job is refused
+//! ("busy: …") instead of queued.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -12,8 +13,7 @@ use graft_data::rgba_to_rgb;
 use graft_model::{HeadSpec, ImageClassifier, WeightMap};
 use graft_project::{ImageRecord, ModelRecord, ModelStatus, Project};
 use graft_train::{
-    export_model, load_exported, measure_speed, onnx::onnx_from_export, predict, CancelToken, FailureReason, Mode,
-    TrainedModel,
+    export_model, load_exported, measure_speed, onnx::onnx_from_export, predict, FailureReason, Mode, TrainedModel,
 };
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
@@ -21,11 +21,12 @@ use web_time::Instant;
 
 use crate::protocol::{
     Backend, BackendChoice, BootStage, Candidate, CandidateTiming, ClassView, Command, ComputeInfo, Event,
-    ExportFormat, FileProblem, Level, ModelInfo, PredictSource, ProjectView, Thumb,
+    ExportFormat, FileProblem, JobKind, Level, ModelInfo, PredictSource, ProjectView, Thumb,
 };
 use crate::worker::boot::{self, Gpu};
 use crate::worker::decode;
 use crate::worker::idb::{self, ImageRow, ModelRow, Store};
+use crate::worker::jobs::{stoppable, Jobs};
 use crate::worker::link::{notice, post, wasm_memory_bytes, yield_now, Incoming};
 
 /// Pictures saved per IndexedDB transaction while a large drop is ingested.
@@ -50,8 +51,8 @@ pub struct Engine {
     pub gpu: RefCell<Option<Gpu>>,
     pub gpu_lost: Cell<bool>,
     pub kept: RefCell<Option<Rc<Kept>>>,
-    pub cancel: RefCell<Option<CancelToken>>,
-    pub running: Cell<bool>,
+    /// The one running job (train, Compare, the lab's analyses, the benchmark), its Stop.
+    pub jobs: Rc<Jobs>,
     /// Pictures whose save failed (storage full): kept in memory until reload.
     pub unsaved: Cell<usize>,
     /// The models of the last Compare experiment, in lesson order.
@@ -282,9 +283,24 @@ impl Engine {
     // ---- commands ------------------------------------------------------------------------
 
     pub fn stop(&self) {
-        if let Some(c) = self.cancel.borrow().as_ref() {
-            c.cancel();
-        }
+        self.jobs.stop();
+    }
+
+    /// Runs `work` as a job of `kind` (or answers "busy"): its own task, ended by Stop at its
+    /// next await.
+    fn spawn_job<F, Fut>(self: &Rc<Self>, kind: JobKind, work: F)
+    where
+        F: FnOnce(Rc<Engine>) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        let Some(job) = self.jobs.begin(kind) else { return };
+        let engine = self.clone();
+        spawn_local(async move {
+            if stoppable(work(engine), &job.cancel).await.is_none() {
+                notice(Level::Info, format!("stopped {}", kind.label()));
+            }
+            drop(job);
+        });
     }
 
     pub async fn handle(self: &Rc<Self>, incoming: Incoming) {
@@ -344,11 +360,8 @@ impl Engine {
                 }
             }
             Command::Train { resume } => {
-                if self.running.get() {
-                    notice(Level::Warning, "a run is already in progress");
-                } else {
-                    self.running.set(true);
-                    spawn_local(crate::worker::training::run(self.clone(), resume));
+                if let Some(job) = self.jobs.begin(JobKind::Train) {
+                    spawn_local(crate::worker::training::run(self.clone(), resume, job));
                 }
             }
             Command::Predict { request, source } => self.predict(request, source, files).await,
@@ -394,9 +407,7 @@ impl Engine {
             },
             Command::OpenProject => self.open_project(files).await,
             Command::NewProject => {
-                if self.running.get() {
-                    self.stop();
-                }
+                self.stop(); // whatever job runs belongs to the old project
                 self.project_generation.set(self.project_generation.get() + 1);
                 *self.project.borrow_mut() = Project::default();
                 *self.kept.borrow_mut() = None;
@@ -411,8 +422,10 @@ impl Engine {
                 post(&Event::Model { model: None });
                 self.post_storage().await;
             }
-            Command::Bench { batches, iterations } => self.bench(&batches, iterations).await,
-            Command::CheckKernels => self.check_kernels().await,
+            Command::Bench { batches, iterations } => {
+                self.spawn_job(JobKind::Bench, move |e| async move { e.bench(&batches, iterations).await });
+            }
+            Command::CheckKernels => self.spawn_job(JobKind::CheckKernels, |e| async move { e.check_kernels().await }),
             Command::Measure { best_frozen, best_discriminative } => {
                 self.measure(best_frozen, best_discriminative).await;
             }
@@ -420,25 +433,28 @@ impl Engine {
                 self.compute.borrow_mut().auto = Some(backends);
                 self.post_compute();
             }
-            Command::CheckData => crate::worker::lab::check_data(self).await,
+            Command::CheckData => {
+                self.spawn_job(JobKind::CheckData, |e| async move { crate::worker::lab::check_data(&e).await });
+            }
             Command::Compare => {
-                if self.running.get() {
-                    notice(Level::Warning, "a run is already in progress");
-                } else {
-                    self.running.set(true);
+                // Stop ends Compare between steps, keeping the rows it finished.
+                if let Some(job) = self.jobs.begin(JobKind::Compare) {
                     let engine = self.clone();
-                    spawn_local(async move {
-                        crate::worker::lab::compare(&engine).await;
-                        engine.running.set(false);
-                    });
+                    spawn_local(async move { crate::worker::lab::compare(&engine, &job.cancel).await });
                 }
             }
             Command::UseCompareModel { index } => crate::worker::lab::use_compare_model(self, index).await,
-            Command::LrFind => crate::worker::lab::lr_find(self).await,
-            Command::Interpret => crate::worker::lab::interpret(self).await,
+            Command::LrFind => {
+                self.spawn_job(JobKind::LrFind, |e| async move { crate::worker::lab::lr_find(&e).await })
+            }
+            Command::Interpret => {
+                self.spawn_job(JobKind::Interpret, |e| async move { crate::worker::lab::interpret(&e).await });
+            }
             Command::Saliency { source } => crate::worker::lab::saliency(self, source, files).await,
-            Command::Map => crate::worker::lab::map(self).await,
-            Command::Knowledge => crate::worker::lab::knowledge(self).await,
+            Command::Map => self.spawn_job(JobKind::Map, |e| async move { crate::worker::lab::map(&e).await }),
+            Command::Knowledge => {
+                self.spawn_job(JobKind::Knowledge, |e| async move { crate::worker::lab::knowledge(&e).await });
+            }
             Command::DebugLoseGpu => match self.gpu.borrow().as_ref() {
                 Some(gpu) => {
                     gpu.destroy();
@@ -563,9 +579,7 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return notice(Level::Error, format!("{}: {e}", file.name())),
         };
-        if self.running.get() {
-            self.stop();
-        }
+        self.stop(); // whatever job runs belongs to the old project
         self.project_generation.set(self.project_generation.get() + 1);
         let model = project.model.take();
         let count = project.images.len();

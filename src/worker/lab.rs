@@ -74,7 +74,7 @@ pub async fn check_data(engine: &Rc<Engine>) {
     post(&Event::Findings { findings });
 }
 
-pub async fn compare(engine: &Rc<Engine>) {
+pub async fn compare(engine: &Rc<Engine>, cancel: &CancelToken) {
     let Some(pretrained) = engine.pretrained.borrow().clone() else { return };
     let (dataset, _) = match dataset_with_ids(engine) {
         Ok(d) => d,
@@ -83,14 +83,11 @@ pub async fn compare(engine: &Rc<Engine>) {
     let backend = engine.backend();
     let device = engine.device(backend);
     let cfg = engine.project.borrow().settings.train.clone();
-    let cancel = CancelToken::default();
-    *engine.cancel.borrow_mut() = Some(cancel.clone());
-    let result = run_compare(&dataset, &pretrained, &cfg, &device, &cancel, |event: CompareEvent| {
+    let result = run_compare(&dataset, &pretrained, &cfg, &device, cancel, |event: CompareEvent| {
         post(&Event::Compare(event));
         yield_now()
     })
     .await;
-    *engine.cancel.borrow_mut() = None;
     match result {
         Ok(runs) => {
             let models: Vec<Option<TrainedModel>> = runs.into_iter().map(|(_, m)| m).collect();

@@ -8,6 +8,7 @@ mod engine;
 #[cfg(feature = "webgpu")]
 mod gpu_check;
 mod idb;
+mod jobs;
 mod lab;
 mod link;
 mod restore;

@@ -5,10 +5,11 @@
 use std::rc::Rc;
 
 use graft_project::ModelStatus;
-use graft_train::{FailureReason, RunOutcome, TrainConfig, TrainEvent, Trainer};
+use graft_train::{CancelToken, FailureReason, RunOutcome, TrainConfig, TrainEvent, Trainer};
 
 use crate::protocol::{Event, Level};
 use crate::worker::engine::Engine;
+use crate::worker::jobs::JobGuard;
 use crate::worker::link::{notice, post, wasm_memory_bytes, yield_now};
 
 fn failed(description: &str) -> bool {
@@ -27,11 +28,10 @@ fn remaining_epochs(status: ModelStatus, configured: usize) -> usize {
     }
 }
 
-pub async fn run(engine: Rc<Engine>, resume: bool) {
-    let tuned_backbone = run_inner(&engine, resume).await;
+pub async fn run(engine: Rc<Engine>, resume: bool, job: JobGuard) {
+    let tuned_backbone = run_inner(&engine, resume, &job.cancel).await;
     // The run is over for the page ("done" was posted): a Train clicked now starts a new one.
-    engine.running.set(false);
-    *engine.cancel.borrow_mut() = None;
+    drop(job);
     post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
     // After a fine-tune, what the backbone still knows of ImageNet and how far each layer moved:
     // an analysis of the kept model, beside whatever runs next.
@@ -41,7 +41,7 @@ pub async fn run(engine: Rc<Engine>, resume: bool) {
 }
 
 /// The run; whether it fine-tuned the backbone.
-async fn run_inner(engine: &Rc<Engine>, resume: bool) -> bool {
+async fn run_inner(engine: &Rc<Engine>, resume: bool, stop: &CancelToken) -> bool {
     // New or Open during the run replaces the project: its model must not land in the new one.
     let generation = engine.project_generation.get();
     let same_project = || engine.project_generation.get() == generation;
@@ -67,13 +67,18 @@ async fn run_inner(engine: &Rc<Engine>, resume: bool) -> bool {
         Ok(t) => t,
         Err(e) => return failed(&e.to_string()),
     };
-    *engine.cancel.borrow_mut() = Some(trainer.cancel_token());
+    // The job's Stop is the trainer's: it ends the run after the current step.
+    let trainer_stop = trainer.cancel_token();
     if resume {
         notice(Level::Info, format!("continuing the kept model for {epochs} more epoch(s)"));
     }
 
     let mut completed = 0;
-    while let Some(event) = trainer.next_event().await {
+    loop {
+        if stop.is_cancelled() {
+            trainer_stop.cancel();
+        }
+        let Some(event) = trainer.next_event().await else { break };
         let epoch_done = matches!(event, TrainEvent::Epoch(_));
         post(&Event::Train(event));
         if epoch_done {

@@ -68,6 +68,12 @@ pub fn ProjectBar() -> impl IntoView {
                     data-offline=move || state.storage.get().offline.map_or("", |o| if o { "ready" } else { "no" })>{storage}</span>
             </div>
             {move || state.restored.get().map(|r| view! { <p class="restored" data-testid="restored-line">{r}</p> })}
+            {move || state.job.get().map(|job| view! {
+                <p class="job" data-testid="job-line" data-job=format!("{job:?}")>
+                    {format!("running: {} ", job.label())}
+                    <button data-testid="job-stop" on:click=move |_| state.send(&Command::Stop)>"Stop"</button>
+                </p>
+            })}
             <ul class="notices" data-testid="notices">
                 {move || state.notices.get().into_iter().map(|n| view! { <li class:error=n.error>{n.text}</li> }).collect_view()}
             </ul>
