@@ -4,14 +4,14 @@
 use std::rc::Rc;
 
 use burn::module::Module;
-use graft_data::{rgba_to_rgb, stratified_split, Dataset};
+use graft_data::{rgba_to_rgb, Dataset};
 use graft_lab::{
-    agreement, backbone_view, grad_cam, layer_changes, lr_find_full, lr_find_head, most_confused, pca_2d,
-    pretrained_view, run_compare, top_losses, with_imagenet_head, CompareEvent, LrSweep,
+    agreement, backbone_view, grad_cam, layer_changes, lr_find_for_run, most_confused, pca_2d, pretrained_view,
+    run_compare, top_losses, with_imagenet_head, CompareEvent, LrFindStage,
 };
-use graft_model::{HeadKind, HeadSpec, ImageClassifier};
+use graft_model::ImageClassifier;
 use graft_project::ModelStatus;
-use graft_train::{CancelToken, Mode, TrainedModel};
+use graft_train::{CancelToken, TrainedModel};
 use web_sys::File;
 
 use crate::protocol::{Event, FindingView, Knowledge, LabProgress, Level, MapPoint, PredictSource, ValPicture};
@@ -57,18 +57,12 @@ pub async fn check_data(engine: &Rc<Engine>) {
         Ok(v) => v,
         Err(e) => return notice(Level::Error, format!("data checks: {e}")),
     };
-    let by_name = |name: &str| dataset.items.iter().position(|i| i.name == name).map(|i| ids[i]);
+    // Pictures by position, not by name: names repeat (webcam frames).
     let findings = graft_lab::data_findings(&dataset, &view, &cfg)
         .into_iter()
         .map(|f| {
-            let names: Vec<&str> = match &f {
-                graft_lab::Finding::NearDuplicate { a, b, .. } => vec![a, b],
-                graft_lab::Finding::LooksLikeOtherClass { image, .. } => vec![image],
-                graft_lab::Finding::Unfamiliar { images, .. } => images.iter().take(12).map(String::as_str).collect(),
-                _ => Vec::new(),
-            };
-            let thumbs = names.iter().filter_map(|n| by_name(n)).map(|id| (id, thumb_of(engine, id))).collect();
-            FindingView { text: f.describe(), thumbs: crate::protocol::thumbs(thumbs) }
+            let thumbs = f.pictures().iter().take(12).filter_map(|&i| ids.get(i)).map(|&id| (id, thumb_of(engine, id)));
+            FindingView { text: f.describe(), thumbs: crate::protocol::thumbs(thumbs.collect()) }
         })
         .collect();
     post(&Event::Findings { findings });
@@ -116,51 +110,15 @@ pub async fn lr_find(engine: &Rc<Engine>) {
     };
     let device = engine.device(engine.backend());
     let cfg = engine.project.borrow().settings.train.clone();
-    let (train, _) = stratified_split(&dataset.labels(), dataset.classes.len(), cfg.val_fraction, cfg.seed);
-    let sweep = LrSweep {
-        batch: cfg.batch_size,
-        seed: cfg.seed,
-        label_smoothing: cfg.label_smoothing,
-        weight_decay: cfg.weight_decay,
-        steps: if cfg.mode == Mode::Frozen { 80 } else { 40 },
-        ..LrSweep::default()
-    };
-    let classes = dataset.classes.len();
-    let result = match cfg.mode {
-        Mode::Frozen => {
-            let subset =
-                Dataset { items: train.iter().map(|&i| dataset.items[i].clone()).collect(), ..dataset.clone() };
-            let view = pretrained_view(&pretrained, &subset, &device, |done, total| {
-                progress("computing features", done, total);
-                yield_now()
-            })
-            .await;
-            match view {
-                Ok(view) => {
-                    let labels: Vec<usize> = subset.items.iter().map(|i| i.label).collect();
-                    lr_find_head(&view.features, &labels, classes, sweep, &device, |done, total| {
-                        progress("sweeping the learning rate", done, total);
-                        yield_now()
-                    })
-                    .await
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Mode::Discriminative => {
-            let spec = HeadSpec { kind: HeadKind::Replace, num_classes: classes, seed: cfg.seed };
-            match ImageClassifier::from_pretrained(pretrained.as_ref(), &spec, &device) {
-                Ok(model) => {
-                    lr_find_full(model, &dataset, &train, cfg.backbone_ratio, sweep, &device, |done, total| {
-                        progress("sweeping the learning rate", done, total);
-                        yield_now()
-                    })
-                    .await
-                }
-                Err(e) => Err(e.to_string()),
-            }
-        }
-    };
+    let result = lr_find_for_run(&pretrained, &dataset, &cfg, None, &device, |stage, done, total| {
+        let what = match stage {
+            LrFindStage::Features => "computing features",
+            LrFindStage::Sweep => "sweeping the learning rate",
+        };
+        progress(what, done, total);
+        yield_now()
+    })
+    .await;
     match result {
         Ok(r) => post(&Event::LrFinder(r)),
         Err(e) => notice(Level::Error, format!("LR finder: {e}")),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::decode_image_for_side;
-use graft_model::{imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier, IMAGENET_CLASSES};
+use graft_model::{imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier};
 use graft_project::ModelStatus;
 use graft_train::onnx::onnx_from_export;
 use graft_train::{
@@ -29,11 +29,7 @@ const EXIT_CANCELLED: u8 = 130;
 pub fn convert(args: &ConvertArgs) -> Result<ExitCode, String> {
     let weights = graft_model::WeightMap::from_pytorch_file(&args.pth).map_err(|e| e.to_string())?;
     // Check the checkpoint really is a complete MobileNetV2 before writing anything.
-    let spec = HeadSpec {
-        kind: HeadKind::KeepImagenet { rows: (0..IMAGENET_CLASSES).collect() },
-        num_classes: IMAGENET_CLASSES,
-        seed: 0,
-    };
+    let spec = HeadSpec::imagenet();
     ImageClassifier::from_pretrained(&weights, &spec, &Device::flex()).map_err(|e| {
         let mut names: Vec<&str> = weights.names().collect();
         names.sort_unstable();
@@ -163,11 +159,7 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode, String> {
     let dev = device(args.common.backend);
     let (model, preprocess, classes, images) = if args.imagenet {
         let pretrained = load_pretrained(&weights_path(&args.common))?;
-        let spec = HeadSpec {
-            kind: HeadKind::KeepImagenet { rows: (0..IMAGENET_CLASSES).collect() },
-            num_classes: IMAGENET_CLASSES,
-            seed: 0,
-        };
+        let spec = HeadSpec::imagenet();
         let model = ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?;
         let classes = imagenet_labels().into_iter().map(String::from).collect();
         (model, graft_train::TrainConfig::default().preprocess(), classes, args.paths.clone())

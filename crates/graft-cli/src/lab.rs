@@ -4,10 +4,9 @@
 use std::process::ExitCode;
 
 use futures::executor::block_on;
-use graft_data::{stratified_split, Dataset};
-use graft_lab::{lr_find_full, lr_find_head, most_confused, top_losses, LrSweep};
-use graft_model::{HeadKind, HeadSpec, ImageClassifier};
-use graft_train::{CancelToken, Mode, TrainEvent};
+use graft_data::Dataset;
+use graft_lab::{lr_find_for_run, most_confused, top_losses};
+use graft_train::{CancelToken, TrainEvent};
 
 use crate::args::{CompareArgs, LrFindArgs, ReportArgs};
 use crate::backend::{device, load_pretrained, weights_path};
@@ -66,29 +65,7 @@ pub fn lr_find(args: &LrFindArgs) -> Result<ExitCode, String> {
     let dev = device(args.run.common.backend);
     let pretrained = load_pretrained(&weights_path(&args.run.common))?;
     dataset.validate().map_err(|e| e.to_string())?;
-    let (train, _) = stratified_split(&dataset.labels(), dataset.classes.len(), cfg.val_fraction, cfg.seed);
-    let sweep = LrSweep {
-        steps: args.steps,
-        batch: cfg.batch_size,
-        seed: cfg.seed,
-        label_smoothing: cfg.label_smoothing,
-        weight_decay: cfg.weight_decay,
-        ..LrSweep::default()
-    };
-    let spec = HeadSpec { kind: HeadKind::Replace, num_classes: dataset.classes.len(), seed: cfg.seed };
-    let model = ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?;
-    let result = match cfg.mode {
-        Mode::Frozen => {
-            let subset =
-                Dataset { items: train.iter().map(|&i| dataset.items[i].clone()).collect(), ..dataset.clone() };
-            let view = block_on(graft_lab::pretrained_view(&pretrained, &subset, &dev, |_, _| async {}))?;
-            let labels: Vec<usize> = subset.items.iter().map(|i| i.label).collect();
-            block_on(lr_find_head(&view.features, &labels, dataset.classes.len(), sweep, &dev, |_, _| async {}))?
-        }
-        Mode::Discriminative => {
-            block_on(lr_find_full(model, &dataset, &train, cfg.backbone_ratio, sweep, &dev, |_, _| async {}))?
-        }
-    };
+    let result = block_on(lr_find_for_run(&pretrained, &dataset, &cfg, Some(args.steps), &dev, |_, _, _| async {}))?;
     if args.run.json {
         println!("{}", serde_json::to_string(&result).map_err(|e| e.to_string())?);
     } else {

@@ -31,17 +31,30 @@ pub struct CheckItem<'a> {
     pub imagenet_confidence: f32,
 }
 
+/// A finding about pictures names them (for people) and gives their positions among the checked
+/// items (`pictures`, in the order named), which identify them even where names repeat (webcam
+/// frames are all `webcam-N.jpg`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Finding {
     FewImages { class: String, count: usize },
     Imbalance { largest: String, largest_count: usize, smallest: String, smallest_count: usize },
-    NearDuplicate { a: String, b: String, similarity: f32, across_split: bool },
-    LooksLikeOtherClass { image: String, labelled: String, looks_like: String, margin: f32 },
-    Unfamiliar { images: Vec<String>, share: f32, advise_fine_tuning: bool },
+    NearDuplicate { a: String, b: String, similarity: f32, across_split: bool, pictures: Vec<usize> },
+    LooksLikeOtherClass { image: String, labelled: String, looks_like: String, margin: f32, pictures: Vec<usize> },
+    Unfamiliar { images: Vec<String>, share: f32, advise_fine_tuning: bool, pictures: Vec<usize> },
 }
 
 impl Finding {
+    /// The positions, among the checked items, of the pictures this finding is about.
+    pub fn pictures(&self) -> &[usize] {
+        match self {
+            Finding::NearDuplicate { pictures, .. }
+            | Finding::LooksLikeOtherClass { pictures, .. }
+            | Finding::Unfamiliar { pictures, .. } => pictures,
+            Finding::FewImages { .. } | Finding::Imbalance { .. } => &[],
+        }
+    }
+
     /// The finding in one or two plain sentences.
     pub fn describe(&self) -> String {
         match self {
@@ -51,7 +64,7 @@ impl Finding {
             Finding::Imbalance { largest, largest_count, smallest, smallest_count } => format!(
                 "`{largest}` has {largest_count} pictures but `{smallest}` only {smallest_count}: the model will lean towards `{largest}`. Balance the classes."
             ),
-            Finding::NearDuplicate { a, b, similarity, across_split: true } => format!(
+            Finding::NearDuplicate { a, b, similarity, across_split: true, .. } => format!(
                 "{a} and {b} are near-duplicates (similarity {similarity:.3}), one in training and one in validation: validation accuracy is inflated. Remove one."
             ),
             Finding::NearDuplicate { a, b, similarity, .. } => {
@@ -60,7 +73,7 @@ impl Finding {
             Finding::LooksLikeOtherClass { image, labelled, looks_like, .. } => {
                 format!("{image} is labelled `{labelled}` but looks more like `{looks_like}`: is it in the right class?")
             }
-            Finding::Unfamiliar { images, share, advise_fine_tuning } => {
+            Finding::Unfamiliar { images, share, advise_fine_tuning, .. } => {
                 let advice = if *advise_fine_tuning {
                     " Far from ImageNet's pictures, a frozen backbone's features fit poorly: prefer discriminative fine-tuning."
                 } else {
@@ -112,12 +125,17 @@ pub fn check_data(classes: &[String], items: &[CheckItem<'_>]) -> Vec<Finding> {
     }
     findings.extend(near_duplicates(items));
     findings.extend(looks_like_other(classes, items));
-    let unfamiliar: Vec<String> =
-        items.iter().filter(|i| i.imagenet_confidence < UNFAMILIAR_CONFIDENCE).map(|i| i.name.to_string()).collect();
+    let unfamiliar: Vec<usize> =
+        (0..items.len()).filter(|&i| items[i].imagenet_confidence < UNFAMILIAR_CONFIDENCE).collect();
     if !unfamiliar.is_empty() {
         #[allow(clippy::cast_precision_loss)]
         let share = unfamiliar.len() as f32 / items.len() as f32;
-        findings.push(Finding::Unfamiliar { images: unfamiliar, share, advise_fine_tuning: share > UNFAMILIAR_SHARE });
+        findings.push(Finding::Unfamiliar {
+            images: unfamiliar.iter().map(|&i| items[i].name.to_string()).collect(),
+            share,
+            advise_fine_tuning: share > UNFAMILIAR_SHARE,
+            pictures: unfamiliar,
+        });
     }
     findings
 }
@@ -126,7 +144,7 @@ pub fn check_data(classes: &[String], items: &[CheckItem<'_>]) -> Vec<Finding> {
 fn near_duplicates(items: &[CheckItem<'_>]) -> Vec<Finding> {
     let mut pairs = Vec::new();
     for (i, a) in items.iter().enumerate() {
-        for b in &items[i + 1..] {
+        for (j, b) in items.iter().enumerate().skip(i + 1) {
             let similarity = cosine(a.features, b.features);
             if similarity >= DUPLICATE_SIMILARITY {
                 pairs.push(Finding::NearDuplicate {
@@ -134,6 +152,7 @@ fn near_duplicates(items: &[CheckItem<'_>]) -> Vec<Finding> {
                     b: b.name.to_string(),
                     similarity,
                     across_split: a.in_validation != b.in_validation,
+                    pictures: vec![i, j],
                 });
             }
         }
@@ -152,7 +171,7 @@ fn looks_like_other(classes: &[String], items: &[CheckItem<'_>]) -> Vec<Finding>
         counts[item.label] += 1;
     }
     let mut out = Vec::new();
-    for item in items {
+    for (index, item) in items.iter().enumerate() {
         let own: Vec<f32> = sums[item.label].iter().zip(item.features).map(|(s, v)| s - v).collect();
         if counts[item.label] < 2 {
             continue;
@@ -169,6 +188,7 @@ fn looks_like_other(classes: &[String], items: &[CheckItem<'_>]) -> Vec<Finding>
                     labelled: classes[item.label].clone(),
                     looks_like: classes[other].clone(),
                     margin: sim - own_sim,
+                    pictures: vec![index],
                 });
             }
         }

@@ -1,7 +1,7 @@
 //! How far fine-tuning moved each of the backbone's 19 layers, and what the backbone still knows
 //! of ImageNet.
 
-use graft_model::{HeadKind, HeadSpec, ImageClassifier, WeightMap, IMAGENET_CLASSES};
+use graft_model::{HeadSpec, ImageClassifier, WeightMap};
 
 /// Relative weight change ‖after − before‖ / ‖before‖ of each `features.N` layer (BatchNorm
 /// running statistics excluded: they never train here). 19 values for MobileNetV2.
@@ -42,11 +42,7 @@ pub fn with_imagenet_head(
         let values = pretrained.values(name, &shape).map_err(|e| e.to_string())?.to_vec();
         merged.insert(name, shape, values);
     }
-    let spec = HeadSpec {
-        kind: HeadKind::KeepImagenet { rows: (0..IMAGENET_CLASSES).collect() },
-        num_classes: IMAGENET_CLASSES,
-        seed: 0,
-    };
+    let spec = HeadSpec::imagenet();
     ImageClassifier::from_pretrained(&merged, &spec, device).map_err(|e| e.to_string())
 }
 

@@ -22,6 +22,9 @@ pub use interpret::{cell_images, most_confused, top_losses, ConfusedPair};
 pub use layers::{agreement, layer_changes, with_imagenet_head};
 pub use lr_finder::{lr_find_full, lr_find_head, suggest, LrFinderResult, LrSweep};
 pub use pca::pca_2d;
-pub use runs::{data_findings, evaluate, pretrained_imagenet, pretrained_view, run_compare, CompareEvent};
+pub use runs::{
+    data_findings, evaluate, lr_find_for_run, pretrained_imagenet, pretrained_view, run_compare, CompareEvent,
+    LrFindStage,
+};
 pub use saliency::{cam, grad_cam, Saliency};
 pub use verdict::{compare, noise, verdict, Difference};

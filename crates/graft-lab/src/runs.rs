@@ -7,7 +7,7 @@ use std::future::Future;
 
 use burn::tensor::Device;
 use graft_data::{stratified_split, Dataset, Pixels};
-use graft_model::{HeadKind, HeadSpec, ImageClassifier, WeightMap, IMAGENET_CLASSES};
+use graft_model::{HeadKind, HeadSpec, ImageClassifier, WeightMap};
 use graft_train::{
     confusion_evaluation, predict, CancelToken, Evaluation, RunOutcome, TrainConfig, TrainEvent, Trainer, ValItem,
 };
@@ -18,6 +18,7 @@ use crate::checks::{check_data, CheckItem, Finding};
 use crate::compare::{CompareRow, Lesson};
 use crate::features::{backbone_view, BackboneView};
 use crate::layers::{agreement, layer_changes, with_imagenet_head};
+use crate::lr_finder::{lr_find_full, lr_find_head, LrFinderResult, LrSweep};
 use crate::verdict::verdict;
 
 /// Pictures per batch for the lab's forward passes.
@@ -25,11 +26,7 @@ const BATCH: usize = 16;
 
 /// The pretrained network with its ImageNet head, as it came.
 pub fn pretrained_imagenet(pretrained: &WeightMap, device: &Device) -> Result<ImageClassifier, String> {
-    let spec = HeadSpec {
-        kind: HeadKind::KeepImagenet { rows: (0..IMAGENET_CLASSES).collect() },
-        num_classes: IMAGENET_CLASSES,
-        seed: 0,
-    };
+    let spec = HeadSpec::imagenet();
     ImageClassifier::from_pretrained(pretrained, &spec, device).map_err(|e| e.to_string())
 }
 
@@ -206,4 +203,60 @@ where
         }
     }
     Ok(out)
+}
+
+/// What an LR range test is doing when it reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LrFindStage {
+    /// Frozen mode: the backbone's features of the training pictures, once.
+    Features,
+    /// The sweep's steps.
+    Sweep,
+}
+
+/// The LR range test a run with `cfg` would need, on the training part of the split that run
+/// would make: a fresh head on the frozen features, or the whole network at the backbone's
+/// ratio, with the training's optimizer. `steps`: `None` for the mode's default (80 frozen,
+/// 40 discriminative: each of those steps is a whole fine-tune step).
+pub async fn lr_find_for_run<F, Fut>(
+    pretrained: &WeightMap,
+    dataset: &Dataset,
+    cfg: &TrainConfig,
+    steps: Option<usize>,
+    device: &Device,
+    mut between: F,
+) -> Result<LrFinderResult, String>
+where
+    F: FnMut(LrFindStage, usize, usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let classes = dataset.classes.len();
+    let (train, _) = stratified_split(&dataset.labels(), classes, cfg.val_fraction, cfg.seed);
+    let sweep = LrSweep {
+        steps: steps.unwrap_or(if cfg.mode == graft_train::Mode::Frozen { 80 } else { 40 }),
+        batch: cfg.batch_size,
+        seed: cfg.seed,
+        label_smoothing: cfg.label_smoothing,
+        weight_decay: cfg.weight_decay,
+        ..LrSweep::default()
+    };
+    match cfg.mode {
+        graft_train::Mode::Frozen => {
+            let subset =
+                Dataset { items: train.iter().map(|&i| dataset.items[i].clone()).collect(), ..dataset.clone() };
+            let view =
+                pretrained_view(pretrained, &subset, device, |d, t| between(LrFindStage::Features, d, t)).await?;
+            let labels: Vec<usize> = subset.items.iter().map(|i| i.label).collect();
+            lr_find_head(&view.features, &labels, classes, sweep, device, |d, t| between(LrFindStage::Sweep, d, t))
+                .await
+        }
+        graft_train::Mode::Discriminative => {
+            let spec = HeadSpec { kind: HeadKind::Replace, num_classes: classes, seed: cfg.seed };
+            let model = ImageClassifier::from_pretrained(pretrained, &spec, device).map_err(|e| e.to_string())?;
+            lr_find_full(model, dataset, &train, cfg.backbone_ratio, sweep, device, |d, t| {
+                between(LrFindStage::Sweep, d, t)
+            })
+            .await
+        }
+    }
 }

@@ -35,6 +35,17 @@ pub struct HeadSpec {
     pub seed: u64,
 }
 
+impl HeadSpec {
+    /// The pretrained network's own 1000-class ImageNet head, every row kept.
+    pub fn imagenet() -> Self {
+        Self {
+            kind: HeadKind::KeepImagenet { rows: (0..crate::IMAGENET_CLASSES).collect() },
+            num_classes: crate::IMAGENET_CLASSES,
+            seed: 0,
+        }
+    }
+}
+
 /// Dropout is applied by the trainer through [`Head::forward_train`] with a mask drawn from a
 /// seeded host RNG, so runs repeat exactly whatever the backend (burn's dropout draws from a
 /// device-global RNG shared by everything on that device).

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier, WeightMap, IMAGENET_CLASSES};
+use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier, WeightMap};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -19,11 +19,7 @@ fn pretrained() -> WeightMap {
 }
 
 fn imagenet_model(device: &Device) -> ImageClassifier {
-    let spec = HeadSpec {
-        kind: HeadKind::KeepImagenet { rows: (0..IMAGENET_CLASSES).collect() },
-        num_classes: IMAGENET_CLASSES,
-        seed: 0,
-    };
+    let spec = HeadSpec::imagenet();
     ImageClassifier::from_pretrained(&pretrained(), &spec, device).expect("model builds")
 }
 
