@@ -63,11 +63,7 @@ async fn read(store: &Store) -> Result<Option<(Project, Option<ModelRecord>)>, S
             None
         }
     };
-    // Ids must stay unique even if the last save of the metadata failed (storage full).
-    let next_image_id = meta.next_image_id.max(images.iter().map(|i| i.id + 1).max().unwrap_or(0));
-    let next_class_id = meta.next_class_id.max(meta.classes.iter().map(|c| c.id + 1).max().unwrap_or(0));
-    let project =
-        Project { classes: meta.classes, images, settings: meta.settings, model: None, next_class_id, next_image_id };
+    let project = Project::from_parts(meta, images, None);
     Ok(Some((project, model)))
 }
 

@@ -89,10 +89,7 @@ pub fn read_project(bytes: &[u8]) -> Result<Project, ArchiveError> {
             Some(ModelRecord { manifest, weights: weights.as_slice().into(), status })
         }
     };
-    let ProjectMeta { classes, settings, next_class_id, next_image_id, .. } = json.meta;
-    let next_image_id = next_image_id.max(images.iter().map(|i| i.id + 1).max().unwrap_or(0));
-    let next_class_id = next_class_id.max(classes.iter().map(|c| c.id + 1).max().unwrap_or(0));
-    Ok(Project { classes, images, settings, model, next_class_id, next_image_id })
+    Ok(Project::from_parts(json.meta, images, model))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ArchiveError> {

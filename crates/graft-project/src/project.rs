@@ -144,6 +144,16 @@ impl Default for Project {
 }
 
 impl Project {
+    /// A project from its saved parts (a project file, the browser's storage). The next ids are
+    /// raised above every id in use, so they stay unique even when the last save of the metadata
+    /// failed (a full disk) and pictures were saved after it.
+    pub fn from_parts(meta: ProjectMeta, images: Vec<ImageRecord>, model: Option<ModelRecord>) -> Self {
+        let ProjectMeta { classes, settings, next_class_id, next_image_id, .. } = meta;
+        let next_image_id = next_image_id.max(images.iter().map(|i| i.id + 1).max().unwrap_or(0));
+        let next_class_id = next_class_id.max(classes.iter().map(|c| c.id + 1).max().unwrap_or(0));
+        Self { classes, images, settings, model, next_class_id, next_image_id }
+    }
+
     pub fn meta(&self) -> ProjectMeta {
         ProjectMeta {
             format: PROJECT_FORMAT.into(),
@@ -249,6 +259,20 @@ mod tests {
         // Ids are never reused.
         assert_eq!(p.add_class("bird"), 3);
         assert_eq!(p.add_image(0, "d.jpg".into(), prepared(4)).id, 3);
+    }
+
+    #[test]
+    fn restored_parts_never_reuse_an_id() {
+        // The metadata was last saved before picture 7 and class 4 were (a full disk).
+        let mut saved = Project::default();
+        saved.add_class("cat");
+        let mut meta = saved.meta();
+        meta.classes.push(ClassEntry { id: 4, name: "bird".into() });
+        let image =
+            ImageRecord { id: 7, class_id: 4, name: "b.jpg".into(), jpeg: vec![1].into(), thumb: vec![1].into() };
+        let mut p = Project::from_parts(meta, vec![image], None);
+        assert_eq!(p.add_class("fish"), 5);
+        assert_eq!(p.add_image(0, "c.jpg".into(), prepared(1)).id, 8);
     }
 
     #[test]
