@@ -26,8 +26,10 @@ export RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128 -C link-arg=-
 echo "build-threads: cargo +$NIGHTLY build (engine, threads)" >&2
 # A cdylib, not the `engine` bin: this toolchain exports only `main` from a wasm bin, and
 # wasm-bindgen's thread support needs the library's exports (`__wbindgen_malloc`…).
+# `-D warnings` lints this build's own code (clippy runs on the WebGPU build; rustc's lints here
+# catch what only this configuration compiles, at no extra cost).
 CARGO_TARGET_DIR="$target" rustup run "$NIGHTLY" cargo rustc --release --target wasm32-unknown-unknown \
-  --lib --crate-type cdylib --no-default-features --features threads -Z build-std=panic_abort,std
+  --lib --crate-type cdylib --no-default-features --features threads -Z build-std=panic_abort,std -- -D warnings
 # trunk stages into a fresh folder each build; assemble aside, then move in.
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::page::client::Engine;
+use crate::page::client::EngineLink;
 use crate::page::components::{
     BenchPanel, ClassesPanel, EvaluationPanel, Header, HowItWorks, LabPanel, MetricsJson, PredictPanel, ProjectBar,
     SettingsPanel, TrainingPanel,
@@ -24,7 +24,7 @@ async fn request_persistence(state: AppState) {
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
-    let engine = Engine::start(state);
+    let engine = EngineLink::start(state);
     state.engine.set_value(Some(engine));
     leptos::task::spawn_local(request_persistence(state));
     let ready = move || state.usable();

@@ -110,8 +110,9 @@ struct Inner {
     measurer_error: Option<Closure<dyn FnMut(web_sys::ErrorEvent)>>,
 }
 
+/// The page's end of the link to the engine worker (the worker's own state is `worker::engine::Engine`).
 #[derive(Clone)]
-pub struct Engine {
+pub struct EngineLink {
     inner: Rc<RefCell<Inner>>,
     state: AppState,
 }
@@ -173,7 +174,7 @@ fn new_worker(kind: EngineKind, measure_only: bool) -> Result<Worker, JsValue> {
     }
 }
 
-impl Engine {
+impl EngineLink {
     pub fn start(state: AppState) -> Self {
         let engine = Self {
             inner: Rc::new(RefCell::new(Inner {

@@ -361,7 +361,7 @@ pub struct AppState {
     pub choice: ChoiceState,
     pub lab: LabState,
     /// The link to the engine worker (set once at start-up).
-    pub engine: StoredValue<Option<crate::page::client::Engine>, LocalStorage>,
+    pub engine: StoredValue<Option<crate::page::client::EngineLink>, LocalStorage>,
 }
 
 impl AppState {

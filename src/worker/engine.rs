@@ -12,25 +12,23 @@ use burn::tensor::Device;
 use graft_data::rgba_to_rgb;
 use graft_model::{HeadSpec, ImageClassifier, WeightMap};
 use graft_project::{ImageRecord, ModelRecord, ModelStatus, Project};
-use graft_train::{
-    export_model, load_exported, measure_speed, onnx::onnx_from_export, predict, FailureReason, Mode, TrainedModel,
-};
+use graft_train::{export_model, load_exported, onnx::onnx_from_export, predict, FailureReason, Mode, TrainedModel};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::File;
-use web_time::Instant;
 
 use crate::protocol::{
-    Backend, BackendChoice, BootStage, Candidate, CandidateTiming, ClassView, Command, ComputeInfo, Event,
-    ExportFormat, FileProblem, JobKind, Level, ModelInfo, PredictSource, ProjectView, Thumb,
+    Backend, BackendChoice, ClassView, Command, ComputeInfo, Event, ExportFormat, FileProblem, JobKind, Level,
+    ModelInfo, PredictSource, ProjectView, Thumb,
 };
-use crate::worker::boot::{self, Gpu};
+use crate::worker::boot::Gpu;
 use crate::worker::decode;
-use crate::worker::idb::{self, ImageRow, ModelRow, Store};
+use crate::worker::idb::{ImageRow, Store};
 use crate::worker::jobs::{stoppable, Jobs};
-use crate::worker::link::{notice, post, wasm_memory_bytes, yield_now, Incoming};
+use crate::worker::link::{notice, post, Incoming};
+use crate::worker::storage::image_row;
 
 /// Pictures saved per IndexedDB transaction while a large drop is ingested.
-const SAVE_BATCH: usize = 16;
+pub(super) const SAVE_BATCH: usize = 16;
 /// Thumbnails restored per class (the page shows the latest ones and the count).
 pub const THUMBS_PER_CLASS: usize = 48;
 
@@ -62,10 +60,6 @@ pub struct Engine {
     /// Bumped whenever the project is replaced (New, Open): a run started on an earlier project
     /// must not keep its model in the new one.
     pub project_generation: Cell<u64>,
-}
-
-pub fn image_row(r: &ImageRecord) -> ImageRow {
-    ImageRow { id: r.id, class_id: r.class_id, name: r.name.clone(), jpeg: r.jpeg.to_vec(), thumb: r.thumb.to_vec() }
 }
 
 impl Engine {
@@ -130,67 +124,6 @@ impl Engine {
             return true;
         }
         false
-    }
-
-    // ---- storage -------------------------------------------------------------------------
-
-    fn store(&self) -> Option<Rc<Store>> {
-        self.store.borrow().clone()
-    }
-
-    pub async fn save_meta(&self) {
-        let Some(store) = self.store() else { return };
-        // Never write an empty string over the saved project: say what failed instead.
-        let json = match serde_json::to_string(&self.project.borrow().meta()) {
-            Ok(json) => json,
-            Err(e) => return notice(Level::Error, format!("the project could not be saved: {e}")),
-        };
-        if let Err(e) = store.save_meta(&json).await {
-            notice(Level::Error, format!("could not save the project's classes and settings: {e}"));
-        }
-    }
-
-    async fn save_images(&self, rows: &[ImageRow], class: &str) {
-        let Some(store) = self.store() else { return };
-        if let Err(e) = store.put_images(rows).await {
-            self.unsaved.set(self.unsaved.get() + rows.len());
-            let mut names: Vec<&str> = rows.iter().take(4).map(|r| r.name.as_str()).collect();
-            if rows.len() > names.len() {
-                names.push("…");
-            }
-            notice(
-                Level::Error,
-                format!(
-                    "{} picture(s) of class `{class}` could not be saved ({}): {e}. They stay until this page reloads; everything saved before is kept. Free some space or use Save project.",
-                    rows.len(),
-                    names.join(", ")
-                ),
-            );
-        }
-    }
-
-    pub async fn post_storage(&self) {
-        let estimate = idb::estimate().await;
-        let saved = self.project.borrow().images.len().saturating_sub(self.unsaved.get());
-        post(&Event::Storage { used: estimate.map(|e| e.0), quota: estimate.map(|e| e.1), saved_images: saved });
-    }
-
-    async fn save_model(&self, record: &ModelRecord) {
-        let Some(store) = self.store() else { return };
-        let (manifest, status) = match (serde_json::to_string(&record.manifest), serde_json::to_string(&record.status))
-        {
-            (Ok(manifest), Ok(status)) => (manifest, status),
-            (Err(e), _) | (_, Err(e)) => {
-                return notice(Level::Error, format!("the trained model could not be saved: {e}"));
-            }
-        };
-        let row = ModelRow { manifest, status, weights: record.weights.to_vec() };
-        if let Err(e) = store.save_model(&row).await {
-            notice(
-                Level::Error,
-                format!("the trained model could not be saved ({e}); it stays until this page reloads"),
-            );
-        }
     }
 
     // ---- views ---------------------------------------------------------------------------
@@ -466,76 +399,6 @@ impl Engine {
     }
 
     /// A dropped folder's class: an empty default card is reused, else a new class is added.
-    fn folder_class(&self, name: &str) -> u32 {
-        let mut p = self.project.borrow_mut();
-        let reusable = p.classes.iter().find(|c| c.name.starts_with("class ") && p.count(c.id) == 0).map(|c| c.id);
-        match reusable {
-            Some(id) => {
-                p.rename_class(id, name);
-                id
-            }
-            None => p.add_class(name),
-        }
-    }
-
-    async fn add_files(&self, class_id: u32, names: Vec<String>, files: Vec<File>) {
-        let pre = self.project.borrow().settings.train.preprocess();
-        let total = files.len();
-        let mut batch = Vec::new();
-        let mut problems = Vec::new();
-        post(&Event::Ingest { done: 0, total });
-        for (i, file) in files.iter().enumerate() {
-            let name = names.get(i).cloned().unwrap_or_else(|| file.name());
-            match decode::prepare_blob(file, &name, &pre).await {
-                Ok(prepared) => batch.push((name, prepared)),
-                Err(reason) => problems.push(FileProblem { file: name, reason }),
-            }
-            if batch.len() >= SAVE_BATCH || i + 1 == total {
-                self.keep_prepared(class_id, std::mem::take(&mut batch), Vec::new()).await;
-                post(&Event::Ingest { done: i + 1, total });
-            }
-            // Decoding is the worker's own time, but Stop and Predict must still get through.
-            yield_now().await;
-        }
-        if !problems.is_empty() {
-            post(&Event::Refused { class_id, problems });
-        }
-        post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
-        self.post_storage().await;
-    }
-
-    /// Adds prepared pictures to a class, saves them, shows their thumbnails.
-    async fn keep_prepared(
-        &self,
-        class_id: u32,
-        prepared: Vec<(String, graft_project::Prepared)>,
-        problems: Vec<FileProblem>,
-    ) {
-        if !problems.is_empty() {
-            post(&Event::Refused { class_id, problems });
-        }
-        if prepared.is_empty() {
-            return;
-        }
-        let (rows, thumbs, count, class) = {
-            let mut p = self.project.borrow_mut();
-            let Some(class) = p.classes.iter().find(|c| c.id == class_id).map(|c| c.name.clone()) else {
-                return; // the class was deleted meanwhile
-            };
-            let mut rows = Vec::new();
-            let mut thumbs = Vec::new();
-            for (name, pic) in prepared {
-                let record = p.add_image(class_id, name, pic);
-                rows.push(image_row(record));
-                thumbs.push(Thumb { id: record.id, jpeg: record.thumb.to_vec() });
-            }
-            (rows, thumbs, p.count(class_id), class)
-        };
-        self.save_images(&rows, &class).await;
-        self.save_meta().await;
-        post(&Event::Added { class_id, thumbs, count });
-    }
-
     async fn predict(&self, request: u32, source: PredictSource, files: Vec<File>) {
         let resize_side = self.kept.borrow().as_ref().map_or(0, |k| k.record.manifest.resize_side);
         let image = match source {
@@ -609,167 +472,6 @@ impl Engine {
         post(&Event::Model { model: self.model_info() });
         notice(Level::Info, format!("opened {}: {count} images in {classes} classes", file.name()));
         self.post_storage().await;
-    }
-
-    async fn bench(&self, batches: &[usize], iterations: usize) {
-        let backend = self.backend();
-        let device = self.device(backend);
-        let Some(weights) = self.pretrained.borrow().clone() else {
-            return post(&Event::Bench {
-                report: Err("the backbone is not loaded".into()),
-                backend: backend.label().into(),
-            });
-        };
-        let options = graft_train::BenchOptions::default();
-        let mut report = graft_train::bench(&weights, &device, batches, iterations.max(1), 224, options).await;
-        if let Ok(r) = report.as_mut() {
-            r.rows.push(graft_project::bench_ingest(8));
-            r.rows.push(graft_project::bench_ingest_phone(3));
-        }
-        let label = match (backend, self.compute.borrow().cpu_threads) {
-            (Backend::Cpu, threads) if threads > 1 => format!("{} · {threads} threads", backend.label()),
-            _ => backend.label().to_string(),
-        };
-        post(&Event::Bench { report, backend: label });
-        // Linear memory only grows: after a benchmark it is the peak its largest batch needed.
-        post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
-    }
-
-    /// graft's GPU kernels against their definition on this engine's WebGPU device (whether or
-    /// not its start-up check kept them: this is how to see which one answered wrong).
-    async fn check_kernels(&self) {
-        #[cfg(feature = "webgpu")]
-        let device = self.gpu.borrow().as_ref().map(|g| g.device.clone());
-        #[cfg(feature = "webgpu")]
-        let checks = match device {
-            Some(device) if !self.gpu_lost.get() => graft_model::gpu::check_kernels(&device).await,
-            _ => Err("WebGPU is not in use in this engine (not available, refused or lost)".into()),
-        };
-        #[cfg(not(feature = "webgpu"))]
-        let checks = Err("this engine has no WebGPU (the multi-threaded CPU engine)".into());
-        post(&Event::KernelChecks { checks });
-    }
-
-    /// Times each backend of this engine in both modes: the CPU first (fast everywhere, and
-    /// what a slow GPU is cut short against), then WebGPU if it passed its start-up check.
-    async fn measure(&self, mut best_frozen: Option<f32>, mut best_discriminative: Option<f32>) {
-        // WebGPU is measured only once it passed its check.
-        if self.compute.borrow().gpu_checking {
-            post(&Event::Measuring { what: "checking WebGPU's answers first".into() });
-        }
-        while self.compute.borrow().gpu_checking {
-            gloo::timers::future::TimeoutFuture::new(100).await;
-        }
-        let t0 = Instant::now();
-        let Some(weights) = self.pretrained.borrow().clone() else {
-            return notice(Level::Error, "cannot measure: the backbone is not loaded");
-        };
-        let mut timings = Vec::new();
-        let threads = self.compute.borrow().cpu_threads.max(1);
-        let mut devices = vec![(if threads > 1 { Candidate::CpuThreads } else { Candidate::CpuOne }, Device::flex())];
-        let gpu = self.gpu.borrow().as_ref().map(|g| g.device.clone());
-        match gpu {
-            Some(device) if !self.gpu_lost.get() => devices.push((Candidate::Webgpu, device)),
-            _ if cfg!(feature = "webgpu") => {
-                let reason = self.compute.borrow().webgpu_error.clone().unwrap_or_else(|| "no WebGPU".into());
-                timings.push(CandidateTiming {
-                    candidate: Candidate::Webgpu,
-                    threads: 1,
-                    speed: None,
-                    refused: Some(reason),
-                });
-            }
-            _ => {}
-        }
-        for (candidate, device) in devices {
-            let threads = if candidate == Candidate::CpuThreads { threads } else { 1 };
-            let mut timing = CandidateTiming { candidate, threads, speed: None, refused: None };
-            post(&Event::Measuring { what: timing.label() });
-            match measure_speed(weights.as_ref(), &device, best_frozen, best_discriminative).await {
-                Ok(speed) => {
-                    let max = |a: Option<f32>, b: Option<f32>| a.into_iter().chain(b).reduce(f32::max);
-                    best_frozen = max(best_frozen, speed.frozen.images_per_sec);
-                    best_discriminative = max(best_discriminative, speed.discriminative.images_per_sec);
-                    timing.speed = Some(speed);
-                }
-                Err(e) => timing.refused = Some(format!("failed while timing: {e}")),
-            }
-            timings.push(timing);
-            yield_now().await;
-        }
-        post(&Event::Measured { timings, seconds: t0.elapsed().as_secs_f32() });
-    }
-
-    // ---- start-up ------------------------------------------------------------------------
-
-    pub async fn boot(self: &Rc<Self>) {
-        self.measure_only.set(boot::worker_param("measure-only").is_some());
-        post(&Event::Boot(BootStage::Starting { message: "looking for WebGPU".into() }));
-        let mut info = ComputeInfo { cpu_threads: boot::cpu_threads(), ..ComputeInfo::default() };
-        let gpu = boot::init_webgpu(&mut info).await;
-        *self.gpu.borrow_mut() = gpu;
-        *self.compute.borrow_mut() = info;
-        self.post_compute();
-
-        post(&Event::Boot(BootStage::Downloading { loaded: 0, total: None }));
-        let bytes = match boot::fetch_weights(&boot::app_url(boot::WEIGHTS_URL)).await {
-            Ok(b) => b,
-            Err(e) => {
-                return post(&Event::Boot(BootStage::Failed {
-                    message: format!("could not download the backbone: {e}"),
-                }))
-            }
-        };
-        let weights = match WeightMap::from_safetensors_bytes(bytes) {
-            Ok(w) => Rc::new(w),
-            Err(e) => {
-                return post(&Event::Boot(BootStage::Failed { message: format!("backbone weights are invalid: {e}") }))
-            }
-        };
-        *self.pretrained.borrow_mut() = Some(weights.clone());
-        // WebGPU is not offered until it passed its check, which runs beside the rest: the app
-        // is usable on the CPU meanwhile (a software adapter takes seconds to compile kernels).
-        #[cfg(feature = "webgpu")]
-        {
-            let gpu = self.gpu.borrow_mut().take();
-            if let Some(gpu) = gpu {
-                self.compute.borrow_mut().gpu_checking = true;
-                self.post_compute();
-                let engine = self.clone();
-                spawn_local(async move { engine.check_gpu(gpu, &weights).await });
-            }
-        }
-
-        if !self.measure_only.get() {
-            post(&Event::Boot(BootStage::Restoring));
-            crate::worker::restore::restore(self).await;
-        }
-        post(&Event::Boot(BootStage::Ready));
-    }
-
-    /// Verify before trusting: WebGPU is offered only after one training step on it agreed with
-    /// the CPU's, without a WebGPU error (see `gpu_check`); otherwise it is refused for this
-    /// session and the CPU trains.
-    #[cfg(feature = "webgpu")]
-    async fn check_gpu(&self, gpu: Gpu, weights: &WeightMap) {
-        let fault = boot::worker_param("probe-fault");
-        let check = crate::worker::gpu_check::check(weights, &gpu, fault.as_deref()).await;
-        if check.passed {
-            *self.gpu.borrow_mut() = Some(gpu);
-        } else {
-            let reason = match check.worst {
-                Some(_) => format!("WebGPU answered wrong: {}", check.summary),
-                None => format!("WebGPU failed its check: {}", check.summary),
-            };
-            notice(Level::Error, format!("{reason}; training on the CPU"));
-            self.compute.borrow_mut().webgpu_error = Some(format!("refused by the start-up check ({reason})"));
-        }
-        {
-            let mut c = self.compute.borrow_mut();
-            c.gpu_check = Some(check);
-            c.gpu_checking = false;
-        }
-        self.post_compute();
     }
 
     /// Builds the model a run starts from: the kept one (resume) or pretrained + a new head.

@@ -8,10 +8,14 @@ mod engine;
 #[cfg(feature = "webgpu")]
 mod gpu_check;
 mod idb;
+mod ingest;
 mod jobs;
 mod lab;
 mod link;
+mod measure;
 mod restore;
+mod startup;
+mod storage;
 mod training;
 
 use std::rc::Rc;
