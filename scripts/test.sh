@@ -37,6 +37,9 @@ cargo clippy --target wasm32-unknown-unknown -p graft -- -D warnings
 
 phase "engine tests (cargo test --release)"
 cargo test --release --workspace --exclude graft
+# The CPU kernels' one-thread branches: the page's default engine runs them, but in the workspace
+# run graft-cli turns graft-model's `parallel` feature on for everyone. Alone, it is off (seconds).
+cargo test --release -p graft-model --lib
 
 phase "ecosystem checks (tests/ecosystem.sh: ONNX in onnxruntime and onnx.checker)"
 bash tests/ecosystem.sh
