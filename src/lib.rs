@@ -4,7 +4,8 @@
 // Neither side may abort on a failed browser call: handle it and say so.
 #![warn(clippy::unwrap_used)]
 
-pub mod protocol;
+/// The page <-> worker messages (their own crate, `crates/graft-protocol`, tested natively).
+pub use graft_protocol as protocol;
 pub mod worker;
 
 /// The multi-threaded engine's entry point (scripts/build-threads.sh builds this library with
