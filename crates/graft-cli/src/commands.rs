@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use burn::tensor::Device;
 use futures::executor::block_on;
-use graft_data::decode_image_for_side;
+use graft_data::{decode_image_for_side, write_zip};
 use graft_model::{imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier};
 use graft_project::ModelStatus;
 use graft_train::onnx::onnx_from_export;
 use graft_train::{
-    export_model, load_exported, predict as run_predict, write_zip, BenchOptions, ExportBundle, Manifest, RunOutcome,
+    export_model, load_exported, predict as run_predict, BenchOptions, ExportBundle, Manifest, RunOutcome,
     TrainedModel, Trainer,
 };
 

@@ -128,7 +128,7 @@ fn train_predict_continue_export_on_a_folder() {
 
     let zip = tmp.path("model.zip");
     graft(&["export", s(&out), s(&zip)]);
-    let entries = graft_train::read_zip(&std::fs::read(&zip).unwrap()).unwrap();
+    let entries = graft_data::read_zip(&std::fs::read(&zip).unwrap()).unwrap();
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["model.safetensors", "labels.json", "manifest.json"]);
     assert_eq!(entries[0].1, std::fs::read(out.join("model.safetensors")).unwrap());

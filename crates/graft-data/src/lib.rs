@@ -1,5 +1,6 @@
 //! Images in, normalised tensors out: decoding (with every failure named), preprocessing and
-//! augmentation, labelled datasets from folders or in-memory bytes, stratified splits.
+//! augmentation, labelled datasets from folders or in-memory bytes, stratified splits, and the
+//! ZIP archives that carry models and projects (untrusted input too).
 //! No burn here: this crate produces plain `Vec<f32>` in CHW layout.
 
 mod dataset;
@@ -10,6 +11,7 @@ mod num;
 mod preprocess;
 mod rng;
 mod split;
+mod zip_files;
 
 pub use dataset::{
     check_class_names, encode_jpeg, Dataset, DatasetError, FileError, ImageItem, LabelledBytes, Pixels,
@@ -24,3 +26,4 @@ pub use num::{round_u32, round_usize};
 pub use preprocess::{Augment, Normalization, Preprocess, MAX_PREPARED_ASPECT};
 pub use rng::SeededRng;
 pub use split::stratified_split;
+pub use zip_files::{read_zip, write_zip, ZipError, MAX_UNPACKED_BYTES};

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use graft_train::{read_zip, write_zip, Manifest};
+use graft_data::{read_zip, write_zip};
+use graft_train::Manifest;
 use serde::{Deserialize, Serialize};
 
 use crate::project::{ImageInfo, ImageRecord, ModelRecord, ModelStatus, Project, ProjectMeta, PROJECT_FORMAT};

@@ -105,15 +105,15 @@ fn damaged_or_foreign_files_are_refused_with_a_reason() {
     let err = |bytes: &[u8]| read_project(bytes).expect_err("refused").to_string();
     assert!(err(b"not a zip at all").starts_with("not a graft project file"));
     // A model export is a zip but not a project.
-    let other = graft_train::write_zip(&[("manifest.json".into(), b"{}".to_vec())]).unwrap();
+    let other = graft_data::write_zip(&[("manifest.json".into(), b"{}".to_vec())]).unwrap();
     assert!(err(&other).contains("project.json"));
     // A project whose picture is missing.
-    let mut entries = graft_train::read_zip(&file).unwrap();
+    let mut entries = graft_data::read_zip(&file).unwrap();
     entries.retain(|(name, _)| name != "images/3.jpg");
-    assert!(err(&graft_train::write_zip(&entries).unwrap()).contains("images/3.jpg is missing"));
+    assert!(err(&graft_data::write_zip(&entries).unwrap()).contains("images/3.jpg is missing"));
     // Another format version.
-    let mut entries = graft_train::read_zip(&file).unwrap();
+    let mut entries = graft_data::read_zip(&file).unwrap();
     let json = String::from_utf8(entries[0].1.clone()).unwrap().replace(PROJECT_FORMAT, "graft-project/99");
     entries[0].1 = json.into_bytes();
-    assert!(err(&graft_train::write_zip(&entries).unwrap()).contains("graft-project/99"));
+    assert!(err(&graft_data::write_zip(&entries).unwrap()).contains("graft-project/99"));
 }

@@ -8,10 +8,10 @@ use graft_data::{check_class_names, Normalization, Preprocess};
 use graft_model::{HeadKind, ImageClassifier, WeightError, WeightMap, IMAGENET_CLASSES};
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{read_zip, write_zip, ZipError};
 use crate::config::TrainConfig;
 use crate::events::Summary;
 use crate::trainer::TrainedModel;
+use graft_data::{read_zip, write_zip, ZipError};
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const LABELS_FILE: &str = "labels.json";

@@ -5,7 +5,6 @@
 //! measurement ([`measure_speed`]). UI-free: the web app and the CLI both pull a [`Trainer`]'s
 //! [`TrainEvent`]s.
 
-mod archive;
 mod batch;
 mod bench;
 mod config;
@@ -21,7 +20,6 @@ mod schedule;
 mod speed;
 mod trainer;
 
-pub use archive::{read_zip, write_zip, ZipError, MAX_UNPACKED_BYTES};
 pub use batch::{index_tensor, read_floats};
 pub use bench::{bench, BenchOptions, BenchReport, BenchRow, OpGroupRow, FORWARD_GFLOP_224, TRAIN_GFLOP_224};
 pub use config::{Mode, TrainConfig};

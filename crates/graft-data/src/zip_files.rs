@@ -1,4 +1,4 @@
-//! ZIP archives for the browser's one-file downloads (a trained model, a whole project), through
+//! ZIP archives for the one-file downloads (a trained model, a whole project), through
 //! the maintained `zip` crate. Entries are stored uncompressed: safetensors and photos barely
 //! compress. Reading accepts stored or deflated entries (an archive re-zipped by an OS tool).
 
