@@ -66,6 +66,18 @@ pub fn read_project(bytes: &[u8]) -> Result<Project, ArchiveError> {
         return Err(ArchiveError::Invalid(format!("format `{}`, expected `{PROJECT_FORMAT}`", json.meta.format)));
     }
     let file = |name: &str| files.get(name).ok_or_else(|| ArchiveError::Damaged(format!("{name} is missing")));
+    // Ids identify classes and pictures everywhere (storage keys, findings, the model's order):
+    // a file that repeats one is refused, not half-loaded.
+    let mut class_ids: Vec<u32> = json.meta.classes.iter().map(|c| c.id).collect();
+    class_ids.sort_unstable();
+    if let Some(w) = class_ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ArchiveError::Damaged(format!("class id {} is used twice", w[0])));
+    }
+    let mut image_ids: Vec<u64> = json.images.iter().map(|i| i.id).collect();
+    image_ids.sort_unstable();
+    if let Some(w) = image_ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ArchiveError::Damaged(format!("picture id {} is used twice", w[0])));
+    }
     let mut images = Vec::with_capacity(json.images.len());
     for info in json.images {
         if !json.meta.classes.iter().any(|c| c.id == info.class_id) {

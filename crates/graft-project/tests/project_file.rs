@@ -116,4 +116,19 @@ fn damaged_or_foreign_files_are_refused_with_a_reason() {
     let json = String::from_utf8(entries[0].1.clone()).unwrap().replace(PROJECT_FORMAT, "graft-project/99");
     entries[0].1 = json.into_bytes();
     assert!(err(&graft_data::write_zip(&entries).unwrap()).contains("graft-project/99"));
+    // Ids used twice (a hand-edited or corrupted file): a class's, a picture's.
+    for (what, find, replace) in [
+        (
+            "class id 0 is used twice",
+            "\"id\": 1,\n      \"name\": \"flower\"",
+            "\"id\": 0,\n      \"name\": \"flower\"",
+        ),
+        ("picture id 0 is used twice", "\"id\": 1,\n      \"class_id\"", "\"id\": 0,\n      \"class_id\""),
+    ] {
+        let mut entries = graft_data::read_zip(&file).unwrap();
+        let json = String::from_utf8(entries[0].1.clone()).unwrap();
+        assert!(json.contains(find), "the test edits {find:?} in {json}");
+        entries[0].1 = json.replacen(find, replace, 1).into_bytes();
+        assert!(err(&graft_data::write_zip(&entries).unwrap()).contains(what), "{what}");
+    }
 }
