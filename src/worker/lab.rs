@@ -3,11 +3,10 @@
 
 use std::rc::Rc;
 
-use burn::module::Module;
 use graft_data::{rgba_to_rgb, Dataset};
 use graft_lab::{
-    agreement, backbone_view, grad_cam, layer_changes, lr_find_for_run, most_confused, pca_2d, pretrained_view,
-    run_compare, top_losses, with_imagenet_head, CompareEvent, LrFindStage,
+    backbone_knowledge, backbone_view, grad_cam, layer_changes, lr_find_for_run, most_confused, pca_2d,
+    pretrained_view, run_compare, top_losses, CompareEvent, KnowledgeStage, LrFindStage,
 };
 use graft_model::ImageClassifier;
 use graft_project::ModelStatus;
@@ -254,28 +253,21 @@ pub async fn knowledge(engine: &Rc<Engine>) {
         Ok(w) => w,
         Err(e) => return notice(Level::Error, format!("knowledge: {e}")),
     };
-    let layers = layer_changes(&pretrained, &weights);
-    let device = kept.device.clone();
-    let reference = pretrained_view(&pretrained, &dataset, &device, |done, total| {
-        progress("what the pretrained network sees", done, total);
+    let knowledge = backbone_knowledge(&pretrained, &weights, &dataset, &kept.device, |stage, done, total| {
+        let what = match stage {
+            KnowledgeStage::Pretrained => "what the pretrained network sees",
+            KnowledgeStage::Trained => "what the trained backbone sees",
+        };
+        progress(what, done, total);
         yield_now()
     })
     .await;
-    let probe = with_imagenet_head(&weights, &pretrained, &device);
-    let now = match probe {
-        Ok(model) => {
-            let pictures: Vec<_> = dataset.items.iter().map(|i| &i.image).collect();
-            backbone_view(&model.valid(), &pictures, &dataset.preprocess, &device, 16, |done, total| {
-                progress("what the trained backbone sees", done, total);
-                yield_now()
-            })
-            .await
+    let (imagenet_agreement, layers) = match knowledge {
+        Ok(k) => (Some(k.imagenet_agreement), k.layer_change),
+        Err(e) => {
+            notice(Level::Warning, format!("what the backbone still knows: {e}"));
+            (None, layer_changes(&pretrained, &weights))
         }
-        Err(e) => Err(e),
-    };
-    let imagenet_agreement = match (reference, now) {
-        (Ok(a), Ok(b)) => Some(agreement(&a.top1, &b.top1)),
-        _ => None,
     };
     post(&Event::Knowledge(Knowledge { imagenet_agreement, layer_change: layers }));
 }

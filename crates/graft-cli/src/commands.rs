@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::{decode_image_for_side, write_zip};
-use graft_model::{imagenet_labels, imagenet_rows_for, HeadKind, HeadSpec, ImageClassifier};
-use graft_project::ModelStatus;
+use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier};
+use graft_project::{HeadChoice, ModelStatus};
 use graft_train::onnx::onnx_from_export;
 use graft_train::{
     export_model, load_exported, predict as run_predict, BenchOptions, ExportBundle, Manifest, RunOutcome,
@@ -58,14 +58,14 @@ pub fn convert(args: &ConvertArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The head `--head` asks for: the same choice, and the same rule, as the page's settings.
 fn head_kind(head: HeadName, classes: &[String]) -> Result<HeadKind, String> {
-    match head {
-        HeadName::Replace => Ok(HeadKind::Replace),
-        HeadName::Stacked => Ok(HeadKind::Stacked),
-        HeadName::Keep => imagenet_rows_for(classes)
-            .map(|rows| HeadKind::KeepImagenet { rows })
-            .ok_or_else(|| "--head keep needs every class folder to be named after an ImageNet class".into()),
-    }
+    let choice = match head {
+        HeadName::Replace => HeadChoice::Replace,
+        HeadName::Stacked => HeadChoice::Stacked,
+        HeadName::Keep => HeadChoice::KeepImagenet,
+    };
+    choice.kind(classes).map_err(|e| format!("--head keep: {e} (name each class folder after one)"))
 }
 
 pub fn train(args: &TrainArgs) -> Result<ExitCode, String> {

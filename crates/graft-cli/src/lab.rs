@@ -146,18 +146,15 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, String> {
             );
         }
         let weights = block_on(trained.model.to_weight_map()).map_err(|e| e.to_string())?;
-        let changes = graft_lab::layer_changes(&pretrained, &weights);
+        let knowledge =
+            block_on(graft_lab::backbone_knowledge(&pretrained, &weights, &dataset, &dev, |_, _, _| async {}))?;
         println!(
             "backbone layer change (features.0 … 18): {}",
-            changes.iter().map(|c| format!("{c:.3}")).collect::<Vec<_>>().join(" ")
+            knowledge.layer_change.iter().map(|c| format!("{c:.3}")).collect::<Vec<_>>().join(" ")
         );
-        let probe = graft_lab::with_imagenet_head(&weights, &pretrained, &dev)?;
-        let pictures: Vec<_> = dataset.items.iter().map(|i| &i.image).collect();
-        let after =
-            block_on(graft_lab::backbone_view(&probe, &pictures, &dataset.preprocess, &dev, 16, |_, _| async {}))?;
         println!(
             "what the backbone still knows: ImageNet top-1 unchanged on {:.1}% of the pictures",
-            graft_lab::agreement(&view.top1, &after.top1) * 100.0
+            knowledge.imagenet_agreement * 100.0
         );
     }
     Ok(ExitCode::SUCCESS)

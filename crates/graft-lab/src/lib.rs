@@ -23,8 +23,8 @@ pub use layers::{agreement, layer_changes, with_imagenet_head};
 pub use lr_finder::{lr_find_full, lr_find_head, suggest, LrFinderResult, LrSweep};
 pub use pca::pca_2d;
 pub use runs::{
-    data_findings, evaluate, lr_find_for_run, pretrained_imagenet, pretrained_view, run_compare, CompareEvent,
-    LrFindStage,
+    backbone_knowledge, data_findings, evaluate, lr_find_for_run, pretrained_imagenet, pretrained_view, run_compare,
+    BackboneKnowledge, CompareEvent, KnowledgeStage, LrFindStage,
 };
 pub use saliency::{cam, grad_cam, Saliency};
 pub use verdict::{compare, noise, verdict, Difference};

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 
+use burn::module::Module;
 use burn::tensor::Device;
 use graft_data::{stratified_split, Dataset, Pixels};
 use graft_model::{HeadKind, HeadSpec, ImageClassifier, WeightMap};
@@ -259,4 +260,45 @@ where
             .await
         }
     }
+}
+
+/// What a trained backbone still knows of ImageNet, and how far each of its layers moved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackboneKnowledge {
+    /// Share of `dataset`'s pictures whose ImageNet top-1 answer is the pretrained network's.
+    pub imagenet_agreement: f32,
+    /// Relative change of each `features.N` block's weights.
+    pub layer_change: Vec<f32>,
+}
+
+/// Which view [`backbone_knowledge`] is computing when it reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnowledgeStage {
+    /// The pretrained network's answers.
+    Pretrained,
+    /// The trained backbone's answers, through ImageNet's head.
+    Trained,
+}
+
+/// The trained weights (`trained`) against the pretrained ones, on `dataset`'s pictures: the
+/// trained backbone is given ImageNet's head back and asked the same 1000-class question.
+pub async fn backbone_knowledge<F, Fut>(
+    pretrained: &WeightMap,
+    trained: &WeightMap,
+    dataset: &Dataset,
+    device: &Device,
+    mut between: F,
+) -> Result<BackboneKnowledge, String>
+where
+    F: FnMut(KnowledgeStage, usize, usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let layer_change = layer_changes(pretrained, trained);
+    let before = pretrained_view(pretrained, dataset, device, |d, t| between(KnowledgeStage::Pretrained, d, t)).await?;
+    let probe = with_imagenet_head(trained, pretrained, device)?;
+    let after = backbone_view(&probe.valid(), &pictures(dataset), &dataset.preprocess, device, BATCH, |d, t| {
+        between(KnowledgeStage::Trained, d, t)
+    })
+    .await?;
+    Ok(BackboneKnowledge { imagenet_agreement: agreement(&before.top1, &after.top1), layer_change })
 }

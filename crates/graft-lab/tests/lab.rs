@@ -255,3 +255,14 @@ fn grad_cam_points_at_the_object() {
     println!("class {} p {:.2}; heat left {left:.2} right {right:.2}", s.class, s.probability);
     assert!(left > 2.0 * right, "the heat must sit on the bird (left {left}, right {right})");
 }
+
+#[test]
+fn an_unchanged_backbone_knows_everything_it_knew() {
+    let device = Device::flex();
+    let data = dataset(&["bird", "fruit"], 3, 224);
+    let weights = pretrained();
+    let k = block_on(graft_lab::backbone_knowledge(&weights, &weights, &data, &device, |_, _, _| async {})).unwrap();
+    assert_eq!(k.imagenet_agreement, 1.0, "the same weights give the same ImageNet answers");
+    assert_eq!(k.layer_change.len(), 19, "one figure per features.N block");
+    assert!(k.layer_change.iter().all(|&c| c == 0.0), "{:?}", k.layer_change);
+}
