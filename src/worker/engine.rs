@@ -41,25 +41,27 @@ pub struct Kept {
 }
 
 #[derive(Default)]
-pub struct Engine {
-    pub project: RefCell<Project>,
-    pub store: RefCell<Option<Rc<Store>>>,
-    pub pretrained: RefCell<Option<Rc<WeightMap>>>,
-    pub compute: RefCell<ComputeInfo>,
-    pub gpu: RefCell<Option<Gpu>>,
-    pub gpu_lost: Cell<bool>,
-    pub kept: RefCell<Option<Rc<Kept>>>,
+/// The worker's state, owned here: the sibling modules (jobs, storage, training…) change it
+/// through the engine; nothing outside `worker` sees it.
+pub(super) struct Engine {
+    pub(super) project: RefCell<Project>,
+    pub(super) store: RefCell<Option<Rc<Store>>>,
+    pub(super) pretrained: RefCell<Option<Rc<WeightMap>>>,
+    pub(super) compute: RefCell<ComputeInfo>,
+    pub(super) gpu: RefCell<Option<Gpu>>,
+    pub(super) gpu_lost: Cell<bool>,
+    pub(super) kept: RefCell<Option<Rc<Kept>>>,
     /// The one running job (train, Compare, the lab's analyses, the benchmark), its Stop.
-    pub jobs: Rc<Jobs>,
+    pub(super) jobs: Rc<Jobs>,
     /// Pictures whose save failed (storage full): kept in memory until reload.
-    pub unsaved: Cell<usize>,
+    pub(super) unsaved: Cell<usize>,
     /// The models of the last Compare experiment, in lesson order.
-    pub compare_models: RefCell<Vec<Option<(TrainedModel, Backend, Device)>>>,
+    pub(super) compare_models: RefCell<Vec<Option<(TrainedModel, Backend, Device)>>>,
     /// Started by the page only to measure this engine's speed: no project is restored or saved.
-    pub measure_only: Cell<bool>,
+    pub(super) measure_only: Cell<bool>,
     /// Bumped whenever the project is replaced (New, Open): a run started on an earlier project
     /// must not keep its model in the new one.
-    pub project_generation: Cell<u64>,
+    pub(super) project_generation: Cell<u64>,
 }
 
 impl Engine {
@@ -67,7 +69,7 @@ impl Engine {
 
     /// The backend a run in `mode` uses: the user's choice, else the measured one for that mode
     /// (the CPU until the page sends one); never a lost or refused GPU.
-    pub fn backend_for(&self, mode: Mode) -> Backend {
+    pub(super) fn backend_for(&self, mode: Mode) -> Backend {
         let c = self.compute.borrow();
         let wanted = match c.choice {
             BackendChoice::Webgpu => Backend::Webgpu,
@@ -82,19 +84,19 @@ impl Engine {
     }
 
     /// The backend for the project's mode: what predictions, the lab and the benchmark use.
-    pub fn backend(&self) -> Backend {
+    pub(super) fn backend(&self) -> Backend {
         let mode = self.project.borrow().settings.train.mode;
         self.backend_for(mode)
     }
 
-    pub fn device(&self, backend: Backend) -> Device {
+    pub(super) fn device(&self, backend: Backend) -> Device {
         match (backend, self.gpu.borrow().as_ref()) {
             (Backend::Webgpu, Some(gpu)) if !self.gpu_lost.get() => gpu.device.clone(),
             _ => Device::flex(),
         }
     }
 
-    pub fn post_compute(&self) {
+    pub(super) fn post_compute(&self) {
         let backend = self.backend();
         let mut c = self.compute.borrow_mut();
         c.in_use = Some(backend);
@@ -128,7 +130,7 @@ impl Engine {
 
     // ---- views ---------------------------------------------------------------------------
 
-    pub fn model_info(&self) -> Option<ModelInfo> {
+    pub(super) fn model_info(&self) -> Option<ModelInfo> {
         let kept = self.kept.borrow().clone()?;
         let manifest = &kept.record.manifest;
         let project = self.project.borrow();
@@ -143,7 +145,7 @@ impl Engine {
         })
     }
 
-    pub fn project_view(&self) -> ProjectView {
+    pub(super) fn project_view(&self) -> ProjectView {
         let p = self.project.borrow();
         ProjectView {
             classes: p
@@ -157,7 +159,7 @@ impl Engine {
     }
 
     /// The whole project to the page: classes, settings, the latest thumbnails, the model.
-    pub fn post_project(&self) {
+    pub(super) fn post_project(&self) {
         let mut view = self.project_view();
         view.model = self.model_info();
         post(&Event::Project(view));
@@ -173,7 +175,7 @@ impl Engine {
     // ---- models --------------------------------------------------------------------------
 
     /// Loads a stored model onto the device in use.
-    pub fn load_kept(&self, record: ModelRecord) -> Result<Kept, String> {
+    pub(super) fn load_kept(&self, record: ModelRecord) -> Result<Kept, String> {
         let backend = self.backend();
         let device = self.device(backend);
         let manifest_json = serde_json::to_vec(&record.manifest).map_err(|e| e.to_string())?;
@@ -215,7 +217,7 @@ impl Engine {
 
     // ---- commands ------------------------------------------------------------------------
 
-    pub fn stop(&self) {
+    pub(super) fn stop(&self) {
         self.jobs.stop();
     }
 
@@ -236,7 +238,7 @@ impl Engine {
         });
     }
 
-    pub async fn handle(self: &Rc<Self>, incoming: Incoming) {
+    pub(super) async fn handle(self: &Rc<Self>, incoming: Incoming) {
         let Incoming { command, files } = incoming;
         match command {
             Command::Stop => self.stop(),
@@ -475,7 +477,7 @@ impl Engine {
     }
 
     /// Builds the model a run starts from: the kept one (resume) or pretrained + a new head.
-    pub fn starting_model(
+    pub(super) fn starting_model(
         &self,
         resume: bool,
         classes: &[String],
