@@ -63,21 +63,17 @@ async fn run_inner(engine: &Rc<Engine>, resume: bool, stop: &CancelToken) -> boo
         Err(e) => return failed(&e),
     };
     let epochs = cfg.epochs;
+    // The job's Stop is the trainer's: it ends the run after the current step.
     let mut trainer = match Trainer::new(cfg, dataset, model, &device) {
-        Ok(t) => t,
+        Ok(t) => t.with_cancel(stop.clone()),
         Err(e) => return failed(&e.to_string()),
     };
-    // The job's Stop is the trainer's: it ends the run after the current step.
-    let trainer_stop = trainer.cancel_token();
     if resume {
         notice(Level::Info, format!("continuing the kept model for {epochs} more epoch(s)"));
     }
 
     let mut completed = 0;
     loop {
-        if stop.is_cancelled() {
-            trainer_stop.cancel();
-        }
         let Some(event) = trainer.next_event().await else { break };
         let epoch_done = matches!(event, TrainEvent::Epoch(_));
         post(&Event::Train(event));

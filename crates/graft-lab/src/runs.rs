@@ -156,13 +156,10 @@ where
         let (cfg, kind) = lesson.config(base);
         let spec = HeadSpec { kind, num_classes: dataset.classes.len(), seed: cfg.seed };
         let model = ImageClassifier::from_pretrained(pretrained, &spec, device).map_err(|e| e.to_string())?;
-        let mut trainer = Trainer::new(cfg, dataset.clone(), model, device).map_err(|e| e.to_string())?;
-        let token = trainer.cancel_token();
+        let mut trainer =
+            Trainer::new(cfg, dataset.clone(), model, device).map_err(|e| e.to_string())?.with_cancel(cancel.clone());
         let started = Instant::now();
         while let Some(event) = trainer.next_event().await {
-            if cancel.is_cancelled() {
-                token.cancel();
-            }
             report(CompareEvent::Train { index, run_event: event }).await;
         }
         let seconds = started.elapsed().as_secs_f32();

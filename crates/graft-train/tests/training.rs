@@ -12,7 +12,8 @@ use futures::executor::block_on;
 use graft_data::{stratified_split, Augment, Dataset, LabelledBytes};
 use graft_model::{HeadKind, HeadSpec, ImageClassifier, RandomWeights, WeightMap};
 use graft_train::{
-    export_model, predict, ExportBundle, FailureReason, Mode, RunOutcome, RunResult, TrainConfig, TrainEvent, Trainer,
+    export_model, predict, CancelToken, ExportBundle, FailureReason, Mode, RunOutcome, RunResult, TrainConfig,
+    TrainEvent, Trainer,
 };
 
 fn repo() -> PathBuf {
@@ -253,10 +254,12 @@ fn stop_keeps_the_model_of_the_last_completed_epoch_or_nothing() {
     let data = dataset(&["bird", "flower"], 8, 64);
     let cfg = TrainConfig { epochs: 3, ..quick(Mode::Frozen) };
 
-    // Stopped before any epoch completed: no model.
-    let mut trainer = Trainer::new(cfg.clone(), data.clone(), random_model(2, &device), &device).unwrap();
+    // Stopped before any epoch completed, by a Stop the caller owns (a job's): no model.
+    let stop = CancelToken::default();
+    let mut trainer =
+        Trainer::new(cfg.clone(), data.clone(), random_model(2, &device), &device).unwrap().with_cancel(stop.clone());
     assert!(matches!(block_on(trainer.next_event()), Some(TrainEvent::Loaded { .. })));
-    trainer.cancel_token().cancel();
+    stop.cancel();
     let (events, result) = run(trainer);
     assert_eq!(result.outcome, RunOutcome::Cancelled { completed_epochs: 0 });
     assert_eq!(events.last(), Some(&TrainEvent::Cancelled { completed_epochs: 0 }));

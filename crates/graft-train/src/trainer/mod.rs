@@ -214,6 +214,13 @@ impl Trainer {
         self.cancel.clone()
     }
 
+    /// The run stops (after its current step) when `cancel` is cancelled: the caller's own Stop
+    /// (a job's, a Compare's) drives this run directly, with nothing to relay between steps.
+    pub fn with_cancel(mut self, cancel: CancelToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
     pub fn classes(&self) -> &[String] {
         &self.dataset.classes
     }
