@@ -8,3 +8,11 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/graft-xdg-$UID}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 # Python from PyPI for the ecosystem checks (onnxruntime, onnx, PyTorch): scripts/python-env.sh.
 export GRAFT_VENV="${GRAFT_VENV:-$HOME/.cache/graft/venv}"
+# The one native release build: every crate but the page, with its tests, examples and the
+# `graft` CLI (in $CARGO_TARGET_DIR/release). Scripts run those binaries instead of
+# `cargo run -p …`: a build of one package resolves other features and compiles the burn stack a
+# second time (about ten minutes cold on 2 cores).
+native_build() {
+  cargo test --release --workspace --exclude graft --no-run "$@"
+}
+GRAFT_CLI_BIN="$CARGO_TARGET_DIR/release/graft"

@@ -41,22 +41,23 @@ if [ ! -x tests/node_modules/.bin/wasm-opt ] || [ ! -d tests/node_modules/playwr
 fi
 
 bash scripts/fetch-weights.sh
+native_build -q
 if [ ! -s static/weights/mobilenet_v2.safetensors ] || [ weights/mobilenet_v2-b0353104.pth -nt static/weights/mobilenet_v2.safetensors ]; then
-  cargo run --release -q -p graft-cli -- convert weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2.safetensors
+  "$GRAFT_CLI_BIN" convert weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2.safetensors
 fi
 # The page's download: the same weights as int8 with per-channel scales, a quarter of the bytes
 # (the CLI and the tests read the f32 file; README: what it costs).
 if [ ! -s static/weights/mobilenet_v2-int8.safetensors ] || [ weights/mobilenet_v2-b0353104.pth -nt static/weights/mobilenet_v2-int8.safetensors ]; then
-  cargo run --release -q -p graft-cli -- convert --store int8 weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2-int8.safetensors
+  "$GRAFT_CLI_BIN" convert --store int8 weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2-int8.safetensors
 fi
 bash scripts/fetch-photos.sh
 # 2,000 generated pictures (crops, flips, colour shifts of the photos) for the large-set test.
 if [ ! -f data/large/.done ]; then
-  cargo run --release -q -p graft-data --example make_large_set -- data/photos data/large 400
+  "$CARGO_TARGET_DIR/release/examples/make_large_set" data/photos data/large 400
   touch data/large/.done
 fi
 # 16 synthetic 12-megapixel phone photos (EXIF-rotated, ~2.3 MB each) for the phone-photo drop.
 if [ ! -f data/phone/.done ]; then
-  cargo run --release -q -p graft-project --example make_phone_photos -- data/phone 16
+  "$CARGO_TARGET_DIR/release/examples/make_phone_photos" data/phone 16
   touch data/phone/.done
 fi

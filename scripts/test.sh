@@ -36,10 +36,8 @@ cargo clippy --workspace --exclude graft --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p graft -- -D warnings
 
 phase "engine tests (cargo test --release)"
+# setup.sh built them (native_build in scripts/env.sh); the same command reuses that build.
 cargo test --release --workspace --exclude graft
-# The CPU kernels' one-thread branches: the page's default engine runs them, but in the workspace
-# run graft-cli turns graft-model's `parallel` feature on for everyone. Alone, it is off (seconds).
-cargo test --release -p graft-model --lib
 
 phase "ecosystem checks (tests/ecosystem.sh: ONNX in onnxruntime and onnx.checker)"
 bash tests/ecosystem.sh
@@ -49,9 +47,9 @@ trunk build --release
 
 phase "browser end-to-end tests"
 rm -f tests/artifacts/graft-model.onnx
-# The browser test trains a project saved by the page with the CLI (step 8b).
-cargo build --release -q -p graft-cli
-(cd tests && GRAFT_CLI="$CARGO_TARGET_DIR/release/graft" npm test)
+# The browser test trains a project saved by the page with the CLI (step 8b): the CLI that
+# setup.sh built.
+(cd tests && GRAFT_CLI="$GRAFT_CLI_BIN" npm test)
 
 phase "the page's ONNX download in onnx.checker"
 "$GRAFT_VENV/bin/python" tests/python/onnx_check.py tests/artifacts/graft-model.onnx \

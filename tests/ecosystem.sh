@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 bash scripts/python-env.sh
 py="$GRAFT_VENV/bin/python"
-graft="$CARGO_TARGET_DIR/release/graft"
-cargo build --release -q -p graft-cli
+graft="$GRAFT_CLI_BIN"
+native_build -q
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

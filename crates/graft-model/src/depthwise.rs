@@ -10,6 +10,8 @@
 //! columns apart), so every output row is one branch-free loop of nine multiply-adds that the
 //! compiler vectorises (SSE/AVX natively, simd128 in wasm).
 
+use crate::cores;
+
 /// One depthwise layer's geometry: `[batch, channels, height, width]` in, stride 1 or 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Depthwise3x3 {
@@ -181,17 +183,7 @@ impl Depthwise3x3 {
             }
             sums
         };
-        let planes = self.batch * self.channels;
-        #[cfg(feature = "parallel")]
-        let per_plane: Vec<[f32; 9]> = {
-            use rayon::prelude::*;
-            (0..planes).into_par_iter().map_init(Vec::new, |scratch, i| plane(i, scratch)).collect()
-        };
-        #[cfg(not(feature = "parallel"))]
-        let per_plane: Vec<[f32; 9]> = {
-            let mut scratch = Vec::new();
-            (0..planes).map(|i| plane(i, &mut scratch)).collect()
-        };
+        let per_plane: Vec<[f32; 9]> = cores::map_with_scratch(self.batch * self.channels, plane);
         let mut dw = vec![0.0f32; self.channels * 9];
         for (i, sums) in per_plane.iter().enumerate() {
             let c = i % self.channels;
@@ -208,28 +200,14 @@ pub(crate) fn taps(weight: &[f32], c: usize) -> &[f32; 9] {
     weight[c * 9..c * 9 + 9].try_into().expect("nine taps")
 }
 
-/// Calls `f(index, plane, scratch)` for every `plane_len`-long plane of `out`, on every core
-/// with the `parallel` feature; each worker reuses one scratch buffer.
+/// Calls `f(index, plane, scratch)` for every `plane_len`-long plane of `out` (on every core with
+/// the `parallel` feature); each worker reuses one scratch buffer.
 pub(crate) fn for_each_plane(
     out: &mut [f32],
     plane_len: usize,
     f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Sync + Send,
 ) {
-    if plane_len == 0 {
-        return;
-    }
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(plane_len).enumerate().for_each_init(Vec::new, |scratch, (i, plane)| f(i, plane, scratch));
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        let mut scratch = Vec::new();
-        for (i, plane) in out.chunks_mut(plane_len).enumerate() {
-            f(i, plane, &mut scratch);
-        }
-    }
+    cores::for_each_chunk_mut(out, plane_len, f);
 }
 
 /// Σ a[i]·b[i] over eight lanes, so that the sum vectorises (a single f32 accumulator would pin
@@ -305,6 +283,7 @@ pub(crate) fn row_taps(out: &mut [f32], runs: [[&[f32]; 3]; 3], taps: &[f32; 9],
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cores::tests::serially;
     use crate::kernel_test_data::{tap_source, values};
 
     /// Direct definition: zero padding 1, cross-correlation as in PyTorch.
@@ -336,6 +315,22 @@ mod tests {
 
     #[test]
     fn matches_the_definition_for_both_strides_odd_and_even_sizes() {
+        check_forward();
+    }
+
+    #[test]
+    fn gradients_match_the_definition_for_both_strides() {
+        check_gradients();
+    }
+
+    /// The page's default engine runs these kernels on one thread: the same checks on that branch.
+    #[test]
+    fn the_one_thread_branch_matches_the_definition() {
+        serially(check_forward);
+        serially(check_gradients);
+    }
+
+    fn check_forward() {
         for (height, width) in [(1, 1), (2, 3), (5, 4), (7, 7), (8, 6), (13, 9)] {
             for stride in [1, 2] {
                 for relu6 in [false, true] {
@@ -383,8 +378,7 @@ mod tests {
         (dx, dw)
     }
 
-    #[test]
-    fn gradients_match_the_definition_for_both_strides() {
+    fn check_gradients() {
         for (height, width) in [(1, 1), (2, 3), (5, 4), (7, 7), (8, 6), (13, 9), (4, 19)] {
             for stride in [1, 2] {
                 let g = Depthwise3x3 { batch: 2, channels: 3, height, width, stride };

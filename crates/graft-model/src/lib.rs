@@ -5,6 +5,7 @@
 
 mod blocks;
 mod classifier;
+mod cores;
 pub mod depthwise;
 mod flex_fast;
 pub mod fused_adamw;

@@ -91,25 +91,12 @@ const CHUNK: usize = 1 << 14;
 
 /// Runs `f` over `values` in chunks, on every core with the `parallel` feature.
 fn for_each_chunk(values: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        values.par_chunks_mut(CHUNK).for_each(f);
-    }
-    #[cfg(not(feature = "parallel"))]
-    values.chunks_mut(CHUNK).for_each(f);
+    crate::cores::for_each_chunk_mut(values, CHUNK, |_, chunk, _| f(chunk));
 }
 
 /// Runs `f` over matching chunks of `values` and `other`, on every core with `parallel`.
 fn zip_chunks(values: &mut [f32], other: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync + Send) {
-    assert_eq!(values.len(), other.len());
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        values.par_chunks_mut(CHUNK).zip(other.par_chunks(CHUNK)).for_each(|(v, o)| f(v, o));
-    }
-    #[cfg(not(feature = "parallel"))]
-    values.chunks_mut(CHUNK).zip(other.chunks(CHUNK)).for_each(|(v, o)| f(v, o));
+    crate::cores::zip_chunks_mut(values, other, CHUNK, f);
 }
 
 #[cfg(test)]

@@ -108,6 +108,7 @@ mod tests {
 
     use super::super::test_support::{depthwise_conv, max_diff};
     use super::*;
+    use crate::cores::tests::serially;
 
     /// A non-uniform upstream gradient, so that every position matters.
     fn upstream(y: Tensor<4>) -> Tensor<1> {
@@ -116,6 +117,22 @@ mod tests {
 
     #[test]
     fn depthwise_autodiff_matches_burns_output_and_gradients() {
+        check_depthwise_autodiff();
+    }
+
+    #[test]
+    fn relu6_on_autodiff_matches_burns_clamp_and_gradient() {
+        check_relu6_autodiff();
+    }
+
+    /// The same checks on the one-thread branch (the page's default engine).
+    #[test]
+    fn the_one_thread_branch_matches_burn() {
+        serially(check_depthwise_autodiff);
+        serially(check_relu6_autodiff);
+    }
+
+    fn check_depthwise_autodiff() {
         let device = Device::flex().autodiff();
         for stride in [1, 2] {
             let conv = Conv2d { bias: None, ..depthwise_conv(4, stride, &device) };
@@ -132,8 +149,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn relu6_on_autodiff_matches_burns_clamp_and_gradient() {
+    fn check_relu6_autodiff() {
         let device = Device::flex().autodiff();
         let x = Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(2.0, 5.0), &device).require_grad();
         let want = x.clone().clamp(0.0, 6.0);
