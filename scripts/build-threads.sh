@@ -35,7 +35,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 wasm-bindgen --target web --no-typescript --out-dir "$tmp" --out-name engine \
   "$target/wasm32-unknown-unknown/release/graft.wasm"
-wasm-opt -Oz --enable-threads --enable-bulk-memory --enable-simd "$tmp/engine_bg.wasm" --output="$tmp/engine_bg.opt.wasm"
+# -O1 as in index.html: a module that compresses better than -Oz's, in a quarter of the time.
+wasm-opt -O1 --enable-threads --enable-bulk-memory --enable-simd "$tmp/engine_bg.wasm" --output="$tmp/engine_bg.opt.wasm"
 mv "$tmp/engine_bg.opt.wasm" "$tmp/engine_bg.wasm"
 cp static/engine-mt/loader.js "$tmp/"
 mkdir -p "$out"
