@@ -23,6 +23,8 @@ export RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128 -C link-arg=-
 -C link-arg=--max-memory=4294967296 -C link-arg=--import-memory -C link-arg=--export=__wasm_init_tls \
 -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base \
 --cfg getrandom_backend=\"wasm_js\""
+# The nightly has no clippy (and the stable one cannot drive it): this build lints with rustc.
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 echo "build-threads: cargo +$NIGHTLY build (engine, threads)" >&2
 # A cdylib, not the `engine` bin: this toolchain exports only `main` from a wasm bin, and
 # wasm-bindgen's thread support needs the library's exports (`__wbindgen_malloc`…).

@@ -13,6 +13,17 @@ export GRAFT_VENV="${GRAFT_VENV:-$HOME/.cache/graft/venv}"
 # `cargo run -p …`: a build of one package resolves other features and compiles the burn stack a
 # second time (about ten minutes cold on 2 cores).
 native_build() {
-  cargo test --release --workspace --exclude graft --no-run "$@"
+  linted cargo test --release --workspace --exclude graft --no-run "$@"
+}
+# With GRAFT_LINT=1 (scripts/test.sh), graft's own crates are compiled by clippy-driver with every
+# warning an error, the way `cargo clippy -- -D warnings` runs it but inside the real builds
+# (native and wasm32): a separate `cargo clippy` would check every dependency again (8 minutes of
+# a cold run on 2 cores). Dependencies are built by rustc as always, and shared.
+linted() {
+  if [ "${GRAFT_LINT:-0}" = 1 ]; then
+    RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" "$@"
+  else
+    "$@"
+  fi
 }
 GRAFT_CLI_BIN="$CARGO_TARGET_DIR/release/graft"

@@ -27,23 +27,24 @@ report() {
 }
 trap report EXIT
 
-phase "setup (scripts/setup.sh)"
-bash scripts/setup.sh
+# Clippy (-D warnings) runs inside the native and wasm32 builds below (`linted`, scripts/env.sh).
+export GRAFT_LINT=1
 
-phase "formatting and lints (cargo fmt --check, clippy -D warnings: native and wasm32)"
+phase "formatting (cargo fmt --check)"
 cargo fmt --all -- --check
-cargo clippy --workspace --exclude graft --all-targets -- -D warnings
-cargo clippy --target wasm32-unknown-unknown -p graft -- -D warnings
+
+phase "setup (scripts/setup.sh), with the native build linted by clippy"
+bash scripts/setup.sh
 
 phase "engine tests (cargo test --release)"
 # setup.sh built them (native_build in scripts/env.sh); the same command reuses that build.
-cargo test --release --workspace --exclude graft
+linted cargo test --release --workspace --exclude graft
 
 phase "ecosystem checks (tests/ecosystem.sh: ONNX in onnxruntime and onnx.checker)"
 bash tests/ecosystem.sh
 
-phase "web app build (trunk build --release)"
-trunk build --release
+phase "web app build (trunk build --release), linted by clippy"
+linted trunk build --release
 
 phase "browser end-to-end tests"
 rm -f tests/artifacts/graft-model.onnx
