@@ -556,6 +556,53 @@ describe('graft e2e', () => {
     }, { timeout: 120_000, interval: 1_000 });
   }, 300_000);
 
+  step('8c. start from a checkpoint: a model of other classes gives its backbone; a foreign file is refused by name', async () => {
+    const cli = process.env.GRAFT_CLI;
+    const run = (args) => execFileSync(cli, args, { cwd: path.join(HERE, '..'), encoding: 'utf8', maxBuffer: 64 << 20 });
+    const notices = async () => (await t.tid('notices').textContent()) ?? '';
+    // Not a checkpoint: refused, named, and new runs still start from ImageNet.
+    const foreign = path.join(tmp, 'notes.safetensors');
+    fs.writeFileSync(foreign, 'my notes, not a model');
+    await t.tid('start-from-input').setInputFiles(foreign);
+    await t.poll('the refusal', async () => (await notices()).includes('notes.safetensors cannot be a starting point: notes.safetensors is not a checkpoint graft reads'));
+    assert.match((await t.tid('start-from').textContent()) ?? '', /^ImageNet/);
+    // A run from ImageNet, the reference: one frozen epoch.
+    await t.tid('mode-frozen').check();
+    await t.setNumber('epochs', 1);
+    await t.setNumber('lr', 0.001);
+    const fromImagenet = (await t.train('from ImageNet (reference for 8c)', { timeout: 300_000 })).metrics;
+    // A model of two other classes, its backbone fine-tuned by the CLI, exported as a zip.
+    const two = path.join(tmp, 'two-classes');
+    for (const c of ['mammal', 'vegetable']) {
+      fs.mkdirSync(path.join(two, c), { recursive: true });
+      for (const f of fs.readdirSync(path.join(PHOTOS, c)).filter((f) => f.endsWith('.png')).sort().slice(0, 6)) fs.copyFileSync(path.join(PHOTOS, c, f), path.join(two, c, f));
+    }
+    const other = path.join(tmp, 'other-model');
+    run(['train', two, '--out', other, '--mode', 'discriminative', '--warmup', '0', '--epochs', '1', '--lr', '3e-3', '--input-size', '96', '--batch', '4']);
+    const otherZip = path.join(tmp, 'mammal-vegetable.zip');
+    run(['export', other, otherZip]);
+    await t.tid('start-from-input').setInputFiles(otherZip);
+    await t.poll('the starting checkpoint', async () => (await t.tid('start-from').textContent()) === 'mammal-vegetable.zip');
+    const said = await notices();
+    assert.ok(said.includes('a graft model of other classes (mammal, vegetable): its backbone'), said);
+    assert.ok(said.includes('`classifier.1.weight` is [2, 1280], this project has 3 classes — the head will be replaced'), said);
+    // The same run from that backbone: same seed and head draw, other features, other losses.
+    const fromCheckpoint = (await t.train('from a checkpoint', { timeout: 300_000 })).metrics;
+    assert.ok((await notices()).includes('starting from mammal-vegetable.zip: '));
+    const loss = (m) => m.epochs[0].train_loss;
+    console.log(`  epoch 1 training loss from ImageNet ${loss(fromImagenet).toFixed(5)}, from the checkpoint ${loss(fromCheckpoint).toFixed(5)}`);
+    assert.ok(Math.abs(loss(fromImagenet) - loss(fromCheckpoint)) > 1e-3, 'the checkpoint\'s backbone was used');
+    // Back to ImageNet, then the page's own project for the steps that follow.
+    await t.tid('start-from-imagenet').click();
+    await t.poll('ImageNet again', async () => /^ImageNet/.test((await t.tid('start-from').textContent()) ?? ''));
+    await t.tid('open-project').setInputFiles(path.join(tmp, 'project.zip'));
+    await t.poll('the page project again', async () => {
+      if ((await t.tid('model-status').count()) === 0) return false;
+      const p = await predictFile(files.fruit.heldOut);
+      return reference.every((r) => Math.abs((p.find((x) => x.cls === r.cls)?.prob ?? -1) - r.prob) < 1e-4);
+    }, { timeout: 120_000, interval: 1_000 });
+  }, 600_000);
+
   step('9. webcam: hold to record frames into a class, train, classify live', async () => {
     await t.tid('add-class').click();
     await t.poll('4 class cards', async () => (await t.tid('class-card').count()) === 4);

@@ -56,6 +56,7 @@ pub fn apply(state: &AppState, event: Event) {
             state.classes.set(cards);
             state.settings.load(&view.settings);
             state.model.set(view.model);
+            state.start_from.set(view.start_from);
             state.predictions.set(Vec::new());
         }
         Event::ClassCreated { id, name } => match state.card(id) {

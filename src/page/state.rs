@@ -344,6 +344,8 @@ pub struct AppState {
     pub ingest: RwSignal<Option<(usize, usize)>>,
     pub notices: RwSignal<Vec<NoticeLine>>,
     pub restored: RwSignal<Option<String>>,
+    /// The starting checkpoint new runs start from (its file name), or `None` for ImageNet.
+    pub start_from: RwSignal<Option<String>>,
     pub storage: RwSignal<StorageInfo>,
     pub wasm_memory: RwSignal<Option<f64>>,
     pub show_how: RwSignal<bool>,
@@ -401,6 +403,7 @@ impl AppState {
             ingest: RwSignal::new(None),
             notices: RwSignal::new(Vec::new()),
             restored: RwSignal::new(None),
+            start_from: RwSignal::new(None),
             storage: RwSignal::new(StorageInfo::default()),
             wasm_memory: RwSignal::new(None),
             show_how: RwSignal::new(false),

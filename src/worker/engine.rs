@@ -25,6 +25,7 @@ use crate::worker::decode;
 use crate::worker::idb::{ImageRow, Store};
 use crate::worker::jobs::{stoppable, Jobs};
 use crate::worker::link::{notice, post, Incoming};
+use crate::worker::starting::StartFile;
 use crate::worker::storage::image_row;
 
 /// Pictures saved per IndexedDB transaction while a large drop is ingested.
@@ -62,6 +63,8 @@ pub(super) struct Engine {
     /// Bumped whenever the project is replaced (New, Open): a run started on an earlier project
     /// must not keep its model in the new one.
     pub(super) project_generation: Cell<u64>,
+    /// The starting checkpoint new runs start from instead of ImageNet (`worker::starting`).
+    pub(super) start: RefCell<Option<Rc<StartFile>>>,
 }
 
 impl Engine {
@@ -155,6 +158,7 @@ impl Engine {
                 .collect(),
             settings: p.settings.clone(),
             model: None,
+            start_from: self.start.borrow().as_ref().map(|s| s.name.clone()),
         }
     }
 
@@ -341,11 +345,14 @@ impl Engine {
                 Err(e) => notice(Level::Error, format!("download pictures failed: {e}")),
             },
             Command::OpenProject => self.open_project(files).await,
+            Command::StartFrom => self.start_from(files).await,
+            Command::StartFromImagenet => self.start_from_imagenet().await,
             Command::NewProject => {
                 self.stop(); // whatever job runs belongs to the old project
                 self.project_generation.set(self.project_generation.get() + 1);
                 *self.project.borrow_mut() = Project::default();
                 *self.kept.borrow_mut() = None;
+                *self.start.borrow_mut() = None;
                 self.unsaved.set(0);
                 if let Some(store) = self.store() {
                     if let Err(e) = store.clear().await {
@@ -451,6 +458,7 @@ impl Engine {
         let classes = project.classes.len();
         *self.project.borrow_mut() = project;
         *self.kept.borrow_mut() = None;
+        *self.start.borrow_mut() = None;
         self.unsaved.set(0);
         // Replace what the browser stored: clear, then save everything.
         if let Some(store) = self.store() {
@@ -494,9 +502,12 @@ impl Engine {
                 .map(|(m, _)| m)
                 .map_err(|e| e.to_string());
         }
-        let weights = self.pretrained.borrow().clone().ok_or("the backbone is not loaded yet")?;
         let kind = self.project.borrow().settings.head.kind(classes)?;
         let spec = HeadSpec { kind, num_classes: classes.len(), seed };
+        if let Some(model) = self.model_from_start(&spec, device) {
+            return model;
+        }
+        let weights = self.pretrained.borrow().clone().ok_or("the backbone is not loaded yet")?;
         ImageClassifier::from_pretrained(weights.as_ref(), &spec, device).map_err(|e| e.to_string())
     }
 

@@ -24,6 +24,8 @@ pub const MODEL: &str = "model";
 const PROJECT_KEY: &str = "project";
 const OWNER_KEY: &str = "owner";
 const MODEL_KEY: &str = "current";
+/// The starting checkpoint, beside the kept model (cleared with it by New and Open).
+const START_KEY: &str = "start";
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -109,6 +111,14 @@ pub struct ModelRow {
     pub status: String,
     #[serde(with = "serde_bytes")]
     pub weights: Vec<u8>,
+}
+
+/// The starting checkpoint as stored: its file name and bytes.
+#[derive(Serialize, Deserialize)]
+pub struct StartRow {
+    pub name: String,
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
@@ -311,6 +321,29 @@ impl Store {
         serde_wasm_bindgen::from_value(value)
             .map(Some)
             .map_err(|e| StoreError::Failed(format!("the stored model: {e}")))
+    }
+
+    pub async fn save_start(&self, row: &StartRow) -> Result<(), StoreError> {
+        let (tx, check) = self.write_tx(&[MODEL])?;
+        Self::store(&tx, MODEL)?.put_with_key(&to_js(row)?, &START_KEY.into()).map_err(|e| store_error(&e))?;
+        self.commit(&tx, check).await
+    }
+
+    pub async fn delete_start(&self) -> Result<(), StoreError> {
+        let (tx, check) = self.write_tx(&[MODEL])?;
+        Self::store(&tx, MODEL)?.delete(&START_KEY.into()).map_err(|e| store_error(&e))?;
+        self.commit(&tx, check).await
+    }
+
+    pub async fn load_start(&self) -> Result<Option<StartRow>, StoreError> {
+        let tx = self.tx(&[MODEL], false)?;
+        let value = request(&Self::store(&tx, MODEL)?.get(&START_KEY.into()).map_err(|e| store_error(&e))?).await?;
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        serde_wasm_bindgen::from_value(value)
+            .map(Some)
+            .map_err(|e| StoreError::Failed(format!("the stored starting checkpoint: {e}")))
     }
 
     /// Empties every store (a new project); the project stays this engine's.

@@ -14,6 +14,7 @@ mod lab;
 mod link;
 mod measure;
 mod restore;
+mod starting;
 mod startup;
 mod storage;
 mod training;

@@ -11,6 +11,7 @@ use crate::protocol::{Event, Level};
 use crate::worker::engine::Engine;
 use crate::worker::idb::{ModelRow, Store};
 use crate::worker::link::{notice, post, wasm_memory_bytes};
+use crate::worker::starting::StartFile;
 
 fn model_record(row: ModelRow) -> Result<ModelRecord, String> {
     Ok(ModelRecord {
@@ -85,6 +86,15 @@ pub async fn restore(engine: &Rc<Engine>) {
         Ok(Some((project, model))) => {
             let (images, classes) = (project.images.len(), project.classes.len());
             *engine.project.borrow_mut() = project;
+            if let Some(store) = &store {
+                match store.load_start().await {
+                    Ok(Some(row)) => {
+                        *engine.start.borrow_mut() = Some(Rc::new(StartFile { name: row.name, bytes: row.bytes }));
+                    }
+                    Ok(None) => {}
+                    Err(e) => notice(Level::Warning, format!("{e}; new runs start from ImageNet's weights")),
+                }
+            }
             if let Some(record) = model {
                 match engine.load_kept(record) {
                     Ok(kept) => *engine.kept.borrow_mut() = Some(Rc::new(kept)),

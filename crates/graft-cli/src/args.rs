@@ -147,7 +147,10 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value = "replace")]
     pub head: HeadName,
-    /// Continue training an exported model (same classes, same head).
+    /// Start from a checkpoint instead of ImageNet's weights: a graft export (directory or .zip)
+    /// or project file — trained further when its classes are the data's, else its backbone with a
+    /// new head — or a torchvision-named MobileNetV2 state_dict (.pth, .safetensors). Every check
+    /// and decision is printed; a checkpoint that does not fit is refused with the reason.
     #[arg(long)]
     pub from: Option<PathBuf>,
     /// When stopped with Ctrl-C after a completed epoch, still export that epoch's model.

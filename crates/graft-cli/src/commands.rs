@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::{decode_image_for_side, write_zip};
-use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier};
-use graft_project::{HeadChoice, ModelStatus};
+use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier, WeightMap};
+use graft_project::{read_checkpoint, Checkpoint, HeadChoice, ModelStatus, Start};
 use graft_train::onnx::onnx_from_export;
 use graft_train::{
     export_model, load_exported, predict as run_predict, BenchOptions, ExportBundle, Manifest, RunOutcome,
-    TrainedModel, Trainer,
+    TrainedModel, Trainer, MANIFEST_FILE, WEIGHTS_FILE,
 };
 
 use crate::args::{
@@ -82,26 +82,30 @@ pub fn train_with(args: &TrainArgs, lr: Option<f64>) -> Result<ExitCode, String>
         return Err("--save-project needs a project file as the data (see `graft project pack`)".into());
     }
     let dev = device(args.run.common.backend);
+    // A project's head choice, unless --head is given.
+    let kind = match &project {
+        Some(p) if !args.run.given("head") => p.settings.head.kind(&dataset.classes)?,
+        _ => head_kind(args.head, &dataset.classes)?,
+    };
+    let spec = HeadSpec { kind, num_classes: dataset.classes.len(), seed: cfg.seed };
     let model = match &args.from {
-        // Further training of an exported model: same classes, same head.
-        Some(dir) => {
-            let trained = load_model_dir(dir, &dev)?;
-            if trained.manifest.classes != dataset.classes {
-                return Err(format!(
-                    "--from model has classes {:?}, the data has {:?}",
-                    trained.manifest.classes, dataset.classes
-                ));
+        Some(path) => {
+            let start = read_start(path)?.start(&dataset.classes, &spec.kind).map_err(|e| format!("--from: {e}"))?;
+            for note in start.notes() {
+                println!("--from {}: {note}", path.display());
             }
-            trained.model
+            match start {
+                Start::Continue { weights, manifest, .. } => {
+                    let json = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
+                    load_exported(weights, &json, &dev).map_err(|e| e.to_string())?.0
+                }
+                Start::Backbone(start) => {
+                    ImageClassifier::from_pretrained(&start.weights, &spec, &dev).map_err(|e| e.to_string())?
+                }
+            }
         }
         None => {
             let pretrained = load_pretrained(&weights_path(&args.run.common))?;
-            // A project's head choice, unless --head is given.
-            let kind = match &project {
-                Some(p) if !args.run.given("head") => p.settings.head.kind(&dataset.classes)?,
-                _ => head_kind(args.head, &dataset.classes)?,
-            };
-            let spec = HeadSpec { kind, num_classes: dataset.classes.len(), seed: cfg.seed };
             ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?
         }
     };
@@ -241,6 +245,25 @@ fn read_model_dir(dir: &Path) -> Result<ExportBundle, String> {
 }
 
 /// Loads an exported model directory (`model.safetensors` + `manifest.json`).
+/// A starting checkpoint from its path: an export directory, a PyTorch `.pth` (read from disk),
+/// or any file [`read_checkpoint`] knows (safetensors, an export zip, a project file).
+fn read_start(path: &Path) -> Result<Checkpoint, String> {
+    if path.is_dir() {
+        let bundle = read_model_dir(path)?;
+        let file = |name| bundle.file(name).ok_or_else(|| format!("{}: no {name}", path.display()));
+        let manifest: Manifest =
+            serde_json::from_slice(file(MANIFEST_FILE)?).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(Checkpoint::Graft { weights: file(WEIGHTS_FILE)?.to_vec(), manifest: Box::new(manifest) });
+    }
+    let is_pth = path.extension().is_some_and(|e| e == "pth" || e == "pt");
+    if is_pth {
+        let weights = WeightMap::from_pytorch_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(Checkpoint::StateDict(weights));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    read_checkpoint(&path.display().to_string(), &bytes)
+}
+
 pub fn load_model_dir(dir: &Path, dev: &Device) -> Result<TrainedModel, String> {
     read_model_dir(dir)?.load(dev).map_err(|e| e.to_string())
 }

@@ -1,6 +1,6 @@
 //! The command-line tool end to end: train on a folder of class subfolders (with a bad file),
-//! predict with the export, continue training it, pack it as a zip; failed, stopped and
-//! mistyped runs exit non-zero and export nothing.
+//! predict with the export, continue training it, pack it as a zip, start from other checkpoints;
+//! failed, stopped and mistyped runs exit non-zero and export nothing.
 
 #![allow(clippy::cast_possible_truncation)] // test fixtures build small synthetic values
 
@@ -301,4 +301,77 @@ fn a_project_file_trains_with_its_settings_and_comes_back_with_the_model() {
 
     let (out, text) = graft_output(&["train", s(&data), "--out", s(&tmp.path("x")), "--save-project", s(&saved)]);
     assert!(!out.status.success() && text.contains("--save-project needs a project file"), "{text}");
+}
+
+/// A safetensors file of f32 tensors `(name, shape)`, all zeros, written by hand.
+fn zero_safetensors(tensors: &[(&str, &[usize])]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0;
+    for (name, shape) in tensors {
+        let bytes = shape.iter().product::<usize>() * 4;
+        header.insert(
+            (*name).into(),
+            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes] }),
+        );
+        offset += bytes;
+    }
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&header);
+    out.resize(out.len() + offset, 0);
+    out
+}
+
+#[test]
+fn starting_checkpoints_are_taken_or_refused_with_named_reasons() {
+    let tmp = Scratch::new("start");
+    let two = tmp.data(4);
+    let common = "--input-size 64 --batch 4 --views 1 --epochs 1";
+    let first = tmp.path("first");
+    graft_line(&format!("train {} --out {} {common}", s(&two), s(&first)));
+
+    // Three classes from the two-class model: its backbone, a new head, each decision printed.
+    let three = tmp.path("three");
+    copy_photos("bird", &three.join("bird"), 4);
+    copy_photos("flower", &three.join("flower"), 4);
+    copy_photos("fruit", &three.join("fruit"), 4);
+    let out = tmp.path("out");
+    let log = graft_line(&format!("train {} --out {} --from {} {common}", s(&three), s(&out), s(&first)));
+    assert!(log.contains("a graft model of other classes (bird, fruit): its backbone"), "{log}");
+    assert!(
+        log.contains("`classifier.1.weight` is [2, 1280], this project has 3 classes — the head will be replaced"),
+        "{log}"
+    );
+    assert!(log.contains("finished all 1 epochs"), "{log}");
+
+    // torchvision's own ImageNet checkpoint, as PyTorch saved it.
+    let pth = repo().join("weights/mobilenet_v2-b0353104.pth");
+    let log = graft_line(&format!("train {} --out {} --from {} {common}", s(&two), s(&tmp.path("pth")), s(&pth)));
+    assert!(
+        log.contains("`classifier.1.weight` is [1000, 1280], this project has 2 classes — the head will be replaced"),
+        "{log}"
+    );
+
+    // A state_dict of another shape, and a file that is no checkpoint: refused, named, no panic.
+    let wrong = tmp.path("wrong.safetensors");
+    std::fs::write(
+        &wrong,
+        zero_safetensors(&[("features.0.0.weight", &[16, 3, 3, 3]), ("features.0.1.weight", &[32])]),
+    )
+    .unwrap();
+    let notes = tmp.path("notes.safetensors");
+    std::fs::write(&notes, b"my notes").unwrap();
+    for (file, want) in [
+        (
+            &wrong,
+            "`features.0.0.weight` is [16, 3, 3, 3], MobileNetV2 has [32, 3, 3, 3]; `features.0.1.bias` is missing",
+        ),
+        (&notes, "is not a checkpoint graft reads"),
+    ] {
+        let args = format!("train {} --out {} --from {} {common}", s(&two), s(&tmp.path("refused")), s(file));
+        let (status, text) = graft_output(&args.split_whitespace().collect::<Vec<_>>());
+        assert!(!status.status.success(), "{text}");
+        assert!(text.contains(want) && !text.contains("panicked"), "{text}");
+        assert!(!tmp.path("refused").exists(), "nothing is exported");
+    }
 }

@@ -4,6 +4,7 @@
 //! from the official checkpoint and exported weights load back into PyTorch.
 
 mod blocks;
+pub mod checkpoint;
 mod classifier;
 mod cores;
 pub mod depthwise;
@@ -22,6 +23,7 @@ mod source;
 mod weights;
 
 pub use blocks::{ConvSpec, LayerNames};
+pub use checkpoint::{CheckpointError, StartingCheckpoint};
 pub use classifier::ImageClassifier;
 pub use head::{Head, HeadKind, HeadSpec};
 pub use mobilenet::{mobilenet_v2_plan, MobileNetV2, PlannedBlock, PlannedLayer, FEATURE_DIM, IMAGENET_CLASSES};

@@ -89,6 +89,18 @@ impl WeightMap {
         self.tensors.keys().map(String::as_str)
     }
 
+    /// A tensor's shape and values, whatever its shape.
+    pub fn get(&self, name: &str) -> Option<(&[usize], &[f32])> {
+        self.tensors.get(name).map(|(shape, values)| (shape.as_slice(), values.as_slice()))
+    }
+
+    /// A copy with every name passed through `rename`; `None` leaves that tensor out.
+    #[must_use]
+    pub fn renamed(&self, rename: impl Fn(&str) -> Option<String>) -> Self {
+        let tensors = self.tensors.iter().filter_map(|(name, t)| Some((rename(name)?, t.clone()))).collect();
+        Self { tensors }
+    }
+
     /// Raw values of a tensor, checked against the expected shape.
     pub fn values(&self, name: &str, expected: &[usize]) -> Result<&[f32], WeightError> {
         let (shape, values) = self.tensors.get(name).ok_or_else(|| WeightError::Missing(name.to_string()))?;

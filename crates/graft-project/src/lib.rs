@@ -6,6 +6,7 @@ mod archive;
 mod bench;
 mod ingest;
 mod project;
+mod starting;
 
 pub use archive::{pictures_as_class_folders, pictures_zip, read_project, write_project, ArchiveError};
 pub use bench::{bench_ingest, bench_ingest_phone, synthetic_phone_photo, synthetic_photo, with_exif_orientation};
@@ -16,3 +17,4 @@ pub use project::{
     ClassEntry, HeadChoice, ImageInfo, ImageRecord, ModelRecord, ModelStatus, Project, ProjectMeta, Settings,
     PROJECT_FORMAT,
 };
+pub use starting::{read_checkpoint, Checkpoint, Start};

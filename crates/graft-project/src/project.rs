@@ -212,6 +212,11 @@ impl Project {
         self.images.iter().filter(|i| i.class_id == class_id).count()
     }
 
+    /// The class names in card order: the order of a model's logits.
+    pub fn class_names(&self) -> Vec<String> {
+        self.classes.iter().map(|c| c.name.clone()).collect()
+    }
+
     /// Bytes held by prepared copies and thumbnails.
     pub fn image_bytes(&self) -> usize {
         self.images.iter().map(|i| i.jpeg.len() + i.thumb.len()).sum()
@@ -220,8 +225,7 @@ impl Project {
     /// The training set: class order = card order, names checked (named, distinct), pictures
     /// shared with the project (nothing is copied; each is decoded when a batch needs it).
     pub fn dataset(&self, preprocess: Preprocess) -> Result<Dataset, DatasetError> {
-        let names: Vec<String> = self.classes.iter().map(|c| c.name.clone()).collect();
-        let mut dataset = Dataset::new(check_class_names(&names)?, preprocess);
+        let mut dataset = Dataset::new(check_class_names(&self.class_names())?, preprocess);
         for (label, class) in self.classes.iter().enumerate() {
             for image in self.images.iter().filter(|i| i.class_id == class.id) {
                 let pixels = Pixels::Jpeg(image.jpeg.clone());

@@ -207,6 +207,11 @@ pub enum Command {
     DownloadPictures,
     /// The message's first file is a project file.
     OpenProject,
+    /// The message's first file is a starting checkpoint (a graft export or project file, a
+    /// MobileNetV2 state_dict as safetensors): new runs start from its backbone.
+    StartFrom,
+    /// New runs start from ImageNet's weights again.
+    StartFromImagenet,
     NewProject,
     Bench {
         batches: Vec<usize>,
@@ -296,6 +301,9 @@ pub struct ProjectView {
     pub classes: Vec<ClassView>,
     pub settings: Settings,
     pub model: Option<ModelInfo>,
+    /// The starting checkpoint's file name, when new runs start from one instead of ImageNet.
+    #[serde(default)]
+    pub start_from: Option<String>,
 }
 
 /// A thumbnail of a kept picture (JPEG).

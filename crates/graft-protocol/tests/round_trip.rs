@@ -49,9 +49,11 @@ fn command_variant(c: &Command) -> usize {
         Command::Saliency { .. } => 26,
         Command::Map => 27,
         Command::Knowledge => 28,
+        Command::StartFrom => 29,
+        Command::StartFromImagenet => 30,
     }
 }
-const COMMANDS: usize = 29;
+const COMMANDS: usize = 31;
 
 fn event_variant(e: &Event) -> usize {
     match e {
@@ -124,6 +126,8 @@ fn commands() -> Vec<Command> {
         Command::SaveProject,
         Command::DownloadPictures,
         Command::OpenProject,
+        Command::StartFrom,
+        Command::StartFromImagenet,
         Command::NewProject,
         Command::Bench { batches: vec![4, 16], iterations: 3 },
         Command::CheckKernels,
@@ -151,6 +155,7 @@ fn events() -> Vec<Event> {
             classes: vec![ClassView { id: 0, name: "cat".into(), count: 3 }],
             settings: Settings::default(),
             model: Some(model_info()),
+            start_from: Some("my-model.zip".into()),
         }),
         Event::Added { class_id: 0, thumbs: thumbs(vec![(4, vec![0xff, 0xd8])]), count: 5 },
         Event::Refused {

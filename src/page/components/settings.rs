@@ -1,8 +1,11 @@
 //! Training settings, each with the one-line trade-off it stands for.
 
+use graft::protocol::Command;
 use graft_project::HeadChoice;
 use graft_train::Mode;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
 
 use crate::page::state::AppState;
 
@@ -59,6 +62,15 @@ pub fn SettingsPanel() -> impl IntoView {
         flag.set(event_target_checked(&ev));
         state.settings_changed();
     };
+    let on_start = move |ev: web_sys::Event| {
+        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else { return };
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            state.send_files(&Command::StartFrom, &js_sys::Array::of1(&file));
+        }
+        input.set_value("");
+    };
+    let start_from =
+        move || state.start_from.get().unwrap_or_else(|| "ImageNet (MobileNetV2's pretrained weights)".into());
     let head_value = move || match s.head.get() {
         HeadChoice::Replace => "replace",
         HeadChoice::Stacked => "stacked",
@@ -102,6 +114,15 @@ pub fn SettingsPanel() -> impl IntoView {
                         <option value="keep" disabled=move || !keep_possible()>"keep the ImageNet head (all classes are ImageNet classes)"</option>
                     </select>
                     <small>"see How it works"</small></label>
+                <div class="field">
+                    <span>"start from"</span>
+                    <span><b data-testid="start-from">{start_from}</b>" "
+                        <Show when=move || state.start_from.get().is_some()>
+                            <button data-testid="start-from-imagenet" on:click=move |_| state.send(&Command::StartFromImagenet)>"use ImageNet"</button>
+                        </Show>
+                        <input type="file" accept=".safetensors,.zip" data-testid="start-from-input" on:change=on_start/></span>
+                    <small>"a model you trained before (a graft export or project file) or a MobileNetV2 state_dict (.safetensors): its backbone, checked tensor by tensor, with a new head"</small>
+                </div>
             </div>
         </section>
     }
