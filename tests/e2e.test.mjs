@@ -591,7 +591,8 @@ describe('graft e2e', () => {
     assert.ok((await notices()).includes('starting from mammal-vegetable.zip: '));
     const loss = (m) => m.epochs[0].train_loss;
     console.log(`  epoch 1 training loss from ImageNet ${loss(fromImagenet).toFixed(5)}, from the checkpoint ${loss(fromCheckpoint).toFixed(5)}`);
-    assert.ok(Math.abs(loss(fromImagenet) - loss(fromCheckpoint)) > 1e-3, 'the checkpoint\'s backbone was used');
+    // Seeded runs repeat exactly: any difference is the backbone's (measured 3e-3 and 6e-2).
+    assert.ok(Math.abs(loss(fromImagenet) - loss(fromCheckpoint)) > 1e-5, 'the checkpoint\'s backbone was used');
     // Back to ImageNet, then the page's own project for the steps that follow.
     await t.tid('start-from-imagenet').click();
     await t.poll('ImageNet again', async () => /^ImageNet/.test((await t.tid('start-from').textContent()) ?? ''));
