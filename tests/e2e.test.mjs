@@ -510,6 +510,16 @@ describe('graft e2e', () => {
     assert.deepEqual(folders, Object.fromEntries(CLASSES.map((c) => [c, PER_CLASS])));
   }, 300_000);
 
+  // Opens the project step 8 saved and waits until its model predicts the reference again.
+  async function reopenPageProject() {
+    await t.tid('open-project').setInputFiles(path.join(tmp, 'project.zip'));
+    await t.poll('the page project again', async () => {
+      if ((await t.tid('model-status').count()) === 0) return false;
+      const p = await predictFile(files.fruit.heldOut);
+      return reference.every((r) => Math.abs((p.find((x) => x.cls === r.cls)?.prob ?? -1) - r.prob) < 1e-4);
+    }, { timeout: 120_000, interval: 1_000 });
+  }
+
   step('8b. the CLI trains the saved project; the page opens its result and predicts what the CLI predicts', async () => {
     const cli = process.env.GRAFT_CLI;
     assert.ok(cli && fs.existsSync(cli), `GRAFT_CLI must name the graft binary (is ${cli})`);
@@ -548,12 +558,7 @@ describe('graft e2e', () => {
     t.timings.cli_page_loss_diff = worst;
     assert.ok(worst <= 1e-3, `page and CLI losses differ by ${worst}`);
     // Back to the page's own project for the steps that follow.
-    await t.tid('open-project').setInputFiles(saved);
-    await t.poll('the page project again', async () => {
-      if ((await t.tid('model-status').count()) === 0) return false;
-      const p = await predictFile(files.fruit.heldOut);
-      return reference.every((r) => Math.abs((p.find((x) => x.cls === r.cls)?.prob ?? -1) - r.prob) < 1e-4);
-    }, { timeout: 120_000, interval: 1_000 });
+    await reopenPageProject();
   }, 300_000);
 
   step('8c. start from a checkpoint: a model of other classes gives its backbone; a foreign file is refused by name', async () => {
@@ -596,12 +601,7 @@ describe('graft e2e', () => {
     // Back to ImageNet, then the page's own project for the steps that follow.
     await t.tid('start-from-imagenet').click();
     await t.poll('ImageNet again', async () => /^ImageNet/.test((await t.tid('start-from').textContent()) ?? ''));
-    await t.tid('open-project').setInputFiles(path.join(tmp, 'project.zip'));
-    await t.poll('the page project again', async () => {
-      if ((await t.tid('model-status').count()) === 0) return false;
-      const p = await predictFile(files.fruit.heldOut);
-      return reference.every((r) => Math.abs((p.find((x) => x.cls === r.cls)?.prob ?? -1) - r.prob) < 1e-4);
-    }, { timeout: 120_000, interval: 1_000 });
+    await reopenPageProject();
   }, 600_000);
 
   step('9. webcam: hold to record frames into a class, train, classify live', async () => {

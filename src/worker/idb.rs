@@ -307,26 +307,15 @@ impl Store {
     }
 
     pub async fn save_model(&self, row: &ModelRow) -> Result<(), StoreError> {
-        let (tx, check) = self.write_tx(&[MODEL])?;
-        Self::store(&tx, MODEL)?.put_with_key(&to_js(row)?, &MODEL_KEY.into()).map_err(|e| store_error(&e))?;
-        self.commit(&tx, check).await
+        self.put_row(MODEL_KEY, row).await
     }
 
     pub async fn load_model(&self) -> Result<Option<ModelRow>, StoreError> {
-        let tx = self.tx(&[MODEL], false)?;
-        let value = request(&Self::store(&tx, MODEL)?.get(&MODEL_KEY.into()).map_err(|e| store_error(&e))?).await?;
-        if value.is_undefined() || value.is_null() {
-            return Ok(None);
-        }
-        serde_wasm_bindgen::from_value(value)
-            .map(Some)
-            .map_err(|e| StoreError::Failed(format!("the stored model: {e}")))
+        self.get_row(MODEL_KEY, "the stored model").await
     }
 
     pub async fn save_start(&self, row: &StartRow) -> Result<(), StoreError> {
-        let (tx, check) = self.write_tx(&[MODEL])?;
-        Self::store(&tx, MODEL)?.put_with_key(&to_js(row)?, &START_KEY.into()).map_err(|e| store_error(&e))?;
-        self.commit(&tx, check).await
+        self.put_row(START_KEY, row).await
     }
 
     pub async fn delete_start(&self) -> Result<(), StoreError> {
@@ -336,14 +325,24 @@ impl Store {
     }
 
     pub async fn load_start(&self) -> Result<Option<StartRow>, StoreError> {
+        self.get_row(START_KEY, "the stored starting checkpoint").await
+    }
+
+    /// One row of the model store (the kept model, the starting checkpoint) under `key`.
+    async fn put_row<T: Serialize>(&self, key: &str, row: &T) -> Result<(), StoreError> {
+        let (tx, check) = self.write_tx(&[MODEL])?;
+        Self::store(&tx, MODEL)?.put_with_key(&to_js(row)?, &key.into()).map_err(|e| store_error(&e))?;
+        self.commit(&tx, check).await
+    }
+
+    /// The row under `key`, if any; `what` names it when it cannot be read.
+    async fn get_row<T: serde::de::DeserializeOwned>(&self, key: &str, what: &str) -> Result<Option<T>, StoreError> {
         let tx = self.tx(&[MODEL], false)?;
-        let value = request(&Self::store(&tx, MODEL)?.get(&START_KEY.into()).map_err(|e| store_error(&e))?).await?;
+        let value = request(&Self::store(&tx, MODEL)?.get(&key.into()).map_err(|e| store_error(&e))?).await?;
         if value.is_undefined() || value.is_null() {
             return Ok(None);
         }
-        serde_wasm_bindgen::from_value(value)
-            .map(Some)
-            .map_err(|e| StoreError::Failed(format!("the stored starting checkpoint: {e}")))
+        serde_wasm_bindgen::from_value(value).map(Some).map_err(|e| StoreError::Failed(format!("{what}: {e}")))
     }
 
     /// Empties every store (a new project); the project stays this engine's.
