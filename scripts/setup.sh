@@ -49,6 +49,14 @@ native_build -q
 if [ ! -s static/weights/mobilenet_v2.safetensors ] || [ weights/mobilenet_v2-b0353104.pth -nt static/weights/mobilenet_v2.safetensors ]; then
   "$GRAFT_CLI_BIN" convert weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2.safetensors
 fi
+# The second backbone: f32 for the CLI and the tests, int8 for the page (downloaded when a
+# project first trains on it).
+if [ ! -s static/weights/efficientnet_lite0.safetensors ] || [ weights/efficientnet-lite0-57934424.pth -nt static/weights/efficientnet_lite0.safetensors ]; then
+  "$GRAFT_CLI_BIN" convert weights/efficientnet-lite0-57934424.pth static/weights/efficientnet_lite0.safetensors
+fi
+if [ ! -s static/weights/efficientnet_lite0-int8.safetensors ] || [ weights/efficientnet-lite0-57934424.pth -nt static/weights/efficientnet_lite0-int8.safetensors ]; then
+  "$GRAFT_CLI_BIN" convert --store int8 weights/efficientnet-lite0-57934424.pth static/weights/efficientnet_lite0-int8.safetensors
+fi
 # The page's download: the same weights as int8 with per-channel scales, a quarter of the bytes
 # (the CLI and the tests read the f32 file; README: what it costs).
 if [ ! -s static/weights/mobilenet_v2-int8.safetensors ] || [ weights/mobilenet_v2-b0353104.pth -nt static/weights/mobilenet_v2-int8.safetensors ]; then

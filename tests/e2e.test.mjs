@@ -604,6 +604,31 @@ describe('graft e2e', () => {
     await reopenPageProject();
   }, 600_000);
 
+  step('8d. the second backbone: EfficientNet-Lite0 chosen, downloaded on first use, trained, exported, remembered', async () => {
+    await t.tid('backbone').selectOption('efficientnet_lite0');
+    assert.match((await t.tid('backbone-summary').textContent()) ?? '', /^4\.7 M parameters, 385 M multiply-adds per picture, 75\.1 % ImageNet top-1/);
+    await t.tid('mode-frozen').check();
+    await t.setNumber('epochs', 4);
+    const { metrics: m } = await t.train('EfficientNet-Lite0 (frozen)', { timeout: 300_000 });
+    assert.equal(m.epochs?.length, 4);
+    console.log(`  EfficientNet-Lite0, frozen, 4 epochs: evaluation accuracy ${m.evaluation?.accuracy}`);
+    assert.ok(m.evaluation.accuracy > 0.5, `evaluation accuracy ${m.evaluation.accuracy} <= 0.5`);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), t.tid('export-button').click()]);
+    const zip = readZip(fs.readFileSync(await download.path()));
+    const manifest = JSON.parse(zip.get('manifest.json'));
+    assert.equal(manifest.architecture, 'efficientnet_lite0');
+    assert.equal(manifest.training.backbone, 'efficientnet_lite0');
+    const st = zip.get('model.safetensors');
+    const header = JSON.parse(st.toString('utf8', 8, 8 + Number(st.readBigUInt64LE(0))));
+    assert.deepEqual(header['_fc.weight'].shape, [3, 1280]);
+    assert.deepEqual(header['_blocks.14._depthwise_conv.weight'].shape, [1152, 1, 5, 5]);
+    // The project remembers its backbone (and its model) across a reload.
+    await reload();
+    assert.equal(await t.tid('backbone').inputValue(), 'efficientnet_lite0');
+    // Back to MobileNetV2 for the steps that follow.
+    await t.tid('backbone').selectOption('mobilenet_v2');
+  }, 600_000);
+
   step('9. webcam: hold to record frames into a class, train, classify live', async () => {
     await t.tid('add-class').click();
     await t.poll('4 class cards', async () => (await t.tid('class-card').count()) === 4);

@@ -7,6 +7,9 @@
 #  2. PyTorch DDP: the same model exported as a pytorch-recipe trains under
 #     `torchrun --nproc_per_node=2` (gloo, CPU): the validation loss must fall, and graft must
 #     load the result, predict the held-out photos with it and train further from it.
+#  3. EfficientNet-Lite0 in PyTorch: a Lite0 model trained by the CLI loads strictly into the
+#     module written from the checkpoint's layout (scripts/make_reference_efficientnet.py) and
+#     gives graft's probabilities (max |dp| <= 1e-4, same top-1) on the tensors graft classified.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -54,3 +57,8 @@ echo "-- PyTorch DDP: graft export --format pytorch-recipe, torchrun --nproc_per
 "$py" tests/python/recipe_check.py "$work/ddp" "$work/heldout.jsonl"
 echo "-- graft train --from the PyTorch result"
 logged again "$graft" train "$work/photos" --from "$work/ddp" --epochs 1 --out "$work/again"
+
+echo "-- EfficientNet-Lite0: a frozen model (CLI), loaded strictly into PyTorch"
+logged lite0 "$graft" train "$work/photos" --backbone efficientnet_lite0 --mode frozen --epochs 2 --seed 7 --out "$work/lite0"
+"$graft" predict "$work/lite0" "${photos[@]}" --json --save-inputs "$work/lite0-inputs.npy" >"$work/lite0-predictions.jsonl"
+"$py" tests/python/lite0_check.py "$work/lite0" --inputs "$work/lite0-inputs.npy" --predictions "$work/lite0-predictions.jsonl"

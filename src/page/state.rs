@@ -1,6 +1,7 @@
 //! The page's state: reactive signals mirroring what the engine worker reports. Nothing here
 //! computes; the worker owns the project and the models.
 
+use graft_model::Architecture;
 use graft_project::{HeadChoice, Settings};
 use graft_train::{EpochMetrics, Evaluation, Mode, PhaseKind, TrainConfig};
 use leptos::prelude::*;
@@ -81,6 +82,7 @@ pub struct SettingsForm {
     pub val_split: RwSignal<f32>,
     pub seed: RwSignal<u64>,
     pub layer_groups: RwSignal<bool>,
+    pub backbone: RwSignal<Architecture>,
 }
 
 impl SettingsForm {
@@ -98,6 +100,7 @@ impl SettingsForm {
             val_split: RwSignal::new(t.val_fraction),
             seed: RwSignal::new(t.seed),
             layer_groups: RwSignal::new(t.layer_groups),
+            backbone: RwSignal::new(t.backbone),
         }
     }
 
@@ -115,6 +118,7 @@ impl SettingsForm {
         self.val_split.set(t.val_fraction);
         self.seed.set(t.seed);
         self.layer_groups.set(t.layer_groups);
+        self.backbone.set(t.backbone);
     }
 
     /// The settings as the engine takes them.
@@ -132,6 +136,7 @@ impl SettingsForm {
                 val_fraction: self.val_split.get_untracked(),
                 augment: if self.augment.get_untracked() { d.augment.or(Some(Default::default())) } else { None },
                 seed: self.seed.get_untracked(),
+                backbone: self.backbone.get_untracked(),
                 ..d
             },
             head: self.head.get_untracked(),

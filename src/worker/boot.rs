@@ -7,12 +7,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Response, WorkerGlobalScope};
 
-use crate::protocol::{BootStage, ComputeInfo, Event};
-use crate::worker::link::post;
+use crate::protocol::ComputeInfo;
 
-/// Relative to the app's root (where index.html is).
-/// The backbone as int8 with per-channel scales (`graft convert --store int8`), widened on load.
-pub const WEIGHTS_URL: &str = "weights/mobilenet_v2-int8.safetensors";
+/// Where `arch`'s backbone is, relative to the app's root (where index.html is): int8 with
+/// per-channel scales (`graft convert --store int8`), widened on load.
+pub fn weights_url(arch: graft_model::Architecture) -> String {
+    format!("weights/{}-int8.safetensors", arch.name())
+}
 
 /// `path` resolved against the app's root. The WebGPU engine's script sits there; the
 /// multi-threaded engine's loader lives in `engine-mt/` and names the root in
@@ -99,8 +100,8 @@ pub async fn init_webgpu(info: &mut ComputeInfo) -> Option<Gpu> {
     None
 }
 
-/// GETs `url` from the worker, posting download progress.
-pub async fn fetch_weights(url: &str) -> Result<Vec<u8>, String> {
+/// GETs `url` from the worker, reporting `(loaded, total)` bytes as they arrive.
+pub async fn fetch_weights(url: &str, progress: impl Fn(u64, Option<u64>)) -> Result<Vec<u8>, String> {
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
     let response: Response =
         JsFuture::from(global.fetch_with_str(url)).await.map_err(|e| js_text(&e))?.unchecked_into();
@@ -126,10 +127,10 @@ pub async fn fetch_weights(url: &str) -> Result<Vec<u8>, String> {
         bytes.extend(value.to_vec());
         if bytes.len() - last_post > 256 * 1024 {
             last_post = bytes.len();
-            post(&Event::Boot(BootStage::Downloading { loaded: bytes.len() as u64, total }));
+            progress(bytes.len() as u64, total);
         }
     }
-    post(&Event::Boot(BootStage::Downloading { loaded: bytes.len() as u64, total }));
+    progress(bytes.len() as u64, total);
     Ok(bytes)
 }
 

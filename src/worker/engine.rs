@@ -5,12 +5,13 @@
 //! ("busy: …") instead of queued.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use burn::tensor::Device;
 use graft_data::rgba_to_rgb;
-use graft_model::{HeadSpec, ImageClassifier, WeightMap};
+use graft_model::{Architecture, HeadSpec, ImageClassifier, WeightMap};
 use graft_project::{ImageRecord, ModelRecord, ModelStatus, Project};
 use graft_train::{export_model, load_exported, onnx::onnx_from_export, predict, FailureReason, Mode, TrainedModel};
 use wasm_bindgen_futures::spawn_local;
@@ -47,7 +48,9 @@ pub struct Kept {
 pub(super) struct Engine {
     pub(super) project: RefCell<Project>,
     pub(super) store: RefCell<Option<Rc<Store>>>,
-    pub(super) pretrained: RefCell<Option<Rc<WeightMap>>>,
+    /// The pretrained backbones downloaded so far: MobileNetV2's at start, another when a
+    /// project first trains on it.
+    pub(super) pretrained: RefCell<HashMap<Architecture, Rc<WeightMap>>>,
     pub(super) compute: RefCell<ComputeInfo>,
     pub(super) gpu: RefCell<Option<Gpu>>,
     pub(super) gpu_lost: Cell<bool>,
@@ -484,10 +487,27 @@ impl Engine {
         self.post_storage().await;
     }
 
-    /// Builds the model a run starts from: the kept one (resume) or pretrained + a new head.
+    /// `arch`'s pretrained weights, downloaded on first use (MobileNetV2's come with the start).
+    pub(super) async fn pretrained_for(&self, arch: Architecture) -> Result<Rc<WeightMap>, String> {
+        if let Some(weights) = self.pretrained.borrow().get(&arch) {
+            return Ok(weights.clone());
+        }
+        let url = crate::worker::boot::app_url(&crate::worker::boot::weights_url(arch));
+        notice(Level::Info, format!("downloading the pretrained {} (once: it is kept for offline use)", arch.title()));
+        let bytes = crate::worker::boot::fetch_weights(&url, |_, _| {})
+            .await
+            .map_err(|e| format!("could not download the {} backbone: {e}", arch.title()))?;
+        let weights = Rc::new(WeightMap::from_safetensors_bytes(bytes).map_err(|e| e.to_string())?);
+        self.pretrained.borrow_mut().insert(arch, weights.clone());
+        Ok(weights)
+    }
+
+    /// Builds the model a run starts from: the kept one (resume) or `arch`'s pretrained
+    /// backbone (downloaded by [`Engine::pretrained_for`] first) + a new head.
     pub(super) fn starting_model(
         &self,
         resume: bool,
+        arch: Architecture,
         classes: &[String],
         seed: u64,
         device: &Device,
@@ -507,7 +527,7 @@ impl Engine {
         if let Some(model) = self.model_from_start(&spec, device) {
             return model;
         }
-        let weights = self.pretrained.borrow().clone().ok_or("the backbone is not loaded yet")?;
+        let weights = self.pretrained.borrow().get(&arch).cloned().ok_or("the backbone is not loaded yet")?;
         ImageClassifier::from_pretrained(weights.as_ref(), &spec, device).map_err(|e| e.to_string())
     }
 

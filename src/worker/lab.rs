@@ -8,7 +8,7 @@ use graft_lab::{
     backbone_knowledge, backbone_view, grad_cam, layer_changes, lr_find_for_run, most_confused, pca_2d,
     pretrained_view, run_compare, top_losses, CompareEvent, KnowledgeStage, LrFindStage,
 };
-use graft_model::ImageClassifier;
+use graft_model::{Architecture, ImageClassifier, WeightMap};
 use graft_project::ModelStatus;
 use graft_train::{CancelToken, TrainedModel};
 use web_sys::File;
@@ -35,12 +35,25 @@ fn dataset_with_ids(engine: &Engine) -> Result<(Dataset, Vec<u64>), String> {
     Ok((dataset, ids))
 }
 
+/// The pretrained weights of `arch`, else of the project's backbone (downloaded on first use);
+/// a failed download is said and gives `None`.
+async fn project_pretrained(engine: &Rc<Engine>, arch: Option<Architecture>) -> Option<Rc<WeightMap>> {
+    let arch = arch.unwrap_or_else(|| engine.project.borrow().settings.train.backbone);
+    match engine.pretrained_for(arch).await {
+        Ok(weights) => Some(weights),
+        Err(e) => {
+            notice(Level::Error, e);
+            None
+        }
+    }
+}
+
 fn thumb_of(engine: &Engine, id: u64) -> Vec<u8> {
     engine.project.borrow().images.iter().find(|i| i.id == id).map(|i| i.thumb.to_vec()).unwrap_or_default()
 }
 
 pub async fn check_data(engine: &Rc<Engine>) {
-    let Some(pretrained) = engine.pretrained.borrow().clone() else { return };
+    let Some(pretrained) = project_pretrained(engine, None).await else { return };
     let (dataset, ids) = match dataset_with_ids(engine) {
         Ok(d) => d,
         Err(e) => return notice(Level::Error, format!("data checks: {e}")),
@@ -68,7 +81,7 @@ pub async fn check_data(engine: &Rc<Engine>) {
 }
 
 pub async fn compare(engine: &Rc<Engine>, cancel: &CancelToken) {
-    let Some(pretrained) = engine.pretrained.borrow().clone() else { return };
+    let Some(pretrained) = project_pretrained(engine, None).await else { return };
     let (dataset, _) = match dataset_with_ids(engine) {
         Ok(d) => d,
         Err(e) => return notice(Level::Error, format!("compare: {e}")),
@@ -102,7 +115,7 @@ pub async fn use_compare_model(engine: &Rc<Engine>, index: usize) {
 }
 
 pub async fn lr_find(engine: &Rc<Engine>) {
-    let Some(pretrained) = engine.pretrained.borrow().clone() else { return };
+    let Some(pretrained) = project_pretrained(engine, None).await else { return };
     let (dataset, _) = match dataset_with_ids(engine) {
         Ok(d) => d,
         Err(e) => return notice(Level::Error, format!("LR finder: {e}")),
@@ -192,7 +205,7 @@ pub async fn saliency(engine: &Rc<Engine>, source: PredictSource, files: Vec<Fil
 /// Every picture on the first two principal axes of the backbone's features: the pretrained
 /// backbone's, and the kept model's (they differ once the backbone was fine-tuned).
 pub async fn map(engine: &Rc<Engine>) {
-    let Some(pretrained) = engine.pretrained.borrow().clone() else { return };
+    let Some(pretrained) = project_pretrained(engine, None).await else { return };
     let (dataset, ids) = match dataset_with_ids(engine) {
         Ok(d) => d,
         Err(e) => return notice(Level::Error, format!("map: {e}")),
@@ -244,8 +257,8 @@ const KNOWLEDGE_SAMPLE: usize = 200;
 
 /// What the kept model's backbone still knows of ImageNet, and how far each layer moved.
 pub async fn knowledge(engine: &Rc<Engine>) {
-    let Some(pretrained) = engine.pretrained.borrow().clone() else { return };
     let Some(kept) = engine.kept.borrow().clone() else { return };
+    let Some(pretrained) = project_pretrained(engine, Some(kept.model.arch())).await else { return };
     let Ok((mut dataset, _)) = dataset_with_ids(engine) else { return };
     let step = dataset.items.len().div_ceil(KNOWLEDGE_SAMPLE).max(1);
     dataset.items = dataset.items.into_iter().step_by(step).collect();

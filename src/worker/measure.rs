@@ -13,7 +13,8 @@ impl Engine {
     pub(super) async fn bench(&self, batches: &[usize], iterations: usize) {
         let backend = self.backend();
         let device = self.device(backend);
-        let Some(weights) = self.pretrained.borrow().clone() else {
+        let weights = self.pretrained.borrow().get(&graft_model::Architecture::MobileNetV2).cloned();
+        let Some(weights) = weights else {
             return post(&Event::Bench {
                 report: Err("the backbone is not loaded".into()),
                 backend: backend.label().into(),
@@ -60,7 +61,8 @@ impl Engine {
             gloo::timers::future::TimeoutFuture::new(100).await;
         }
         let t0 = Instant::now();
-        let Some(weights) = self.pretrained.borrow().clone() else {
+        let weights = self.pretrained.borrow().get(&graft_model::Architecture::MobileNetV2).cloned();
+        let Some(weights) = weights else {
             return notice(Level::Error, "cannot measure: the backbone is not loaded");
         };
         let mut timings = Vec::new();

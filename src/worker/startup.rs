@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use graft_model::WeightMap;
+use graft_model::{Architecture, WeightMap};
 
 use crate::protocol::{BootStage, ComputeInfo, Event};
 use crate::worker::boot;
@@ -26,7 +26,9 @@ impl Engine {
         self.post_compute();
 
         post(&Event::Boot(BootStage::Downloading { loaded: 0, total: None }));
-        let bytes = match boot::fetch_weights(&boot::app_url(boot::WEIGHTS_URL)).await {
+        let url = boot::app_url(&boot::weights_url(Architecture::MobileNetV2));
+        let downloading = |loaded, total| post(&Event::Boot(BootStage::Downloading { loaded, total }));
+        let bytes = match boot::fetch_weights(&url, downloading).await {
             Ok(b) => b,
             Err(e) => {
                 return post(&Event::Boot(BootStage::Failed {
@@ -40,7 +42,7 @@ impl Engine {
                 return post(&Event::Boot(BootStage::Failed { message: format!("backbone weights are invalid: {e}") }))
             }
         };
-        *self.pretrained.borrow_mut() = Some(weights.clone());
+        self.pretrained.borrow_mut().insert(Architecture::MobileNetV2, weights.clone());
         // WebGPU is not offered until it passed its check, which runs beside the rest: the app
         // is usable on the CPU meanwhile (a software adapter takes seconds to compile kernels).
         #[cfg(feature = "webgpu")]

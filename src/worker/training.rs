@@ -58,7 +58,10 @@ async fn run_inner(engine: &Rc<Engine>, resume: bool, stop: &CancelToken) -> boo
     // The backend measured fastest for this run's mode (or the user's choice).
     let backend = engine.backend_for(cfg.mode);
     let device = engine.device(backend);
-    let model = match engine.starting_model(resume, &dataset.classes, cfg.seed, &device) {
+    if let Err(e) = engine.pretrained_for(cfg.backbone).await {
+        return failed(&e);
+    }
+    let model = match engine.starting_model(resume, cfg.backbone, &dataset.classes, cfg.seed, &device) {
         Ok(m) => m,
         Err(e) => return failed(&e),
     };

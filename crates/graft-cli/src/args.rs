@@ -3,10 +3,15 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use graft_model::Architecture;
 use graft_train::{Mode, TrainConfig};
 
 #[derive(Parser)]
-#[command(name = "graft", version, about = "Fine-tune a pretrained MobileNetV2 on folders of images")]
+#[command(
+    name = "graft",
+    version,
+    about = "Fine-tune a pretrained MobileNetV2 or EfficientNet-Lite0 on folders of images"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -60,9 +65,14 @@ pub struct Common {
     /// Compute backend.
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendName,
-    /// Pretrained weights (safetensors); default $GRAFT_WEIGHTS, else static/weights/mobilenet_v2.safetensors.
+    /// Pretrained weights (safetensors); default $GRAFT_WEIGHTS, else
+    /// static/weights/<backbone>.safetensors.
     #[arg(long)]
     pub weights: Option<PathBuf>,
+    /// The pretrained network: mobilenet_v2 | efficientnet_lite0 (a project file's own choice
+    /// unless given).
+    #[arg(long, default_value_t = TrainConfig::default().backbone)]
+    pub backbone: Architecture,
 }
 
 #[derive(Args)]
@@ -176,6 +186,10 @@ pub enum ProjectCommand {
 pub struct CompareArgs {
     #[command(flatten)]
     pub run: TrainOptions,
+    /// Compare the backbones instead (MobileNetV2 and EfficientNet-Lite0, each from
+    /// static/weights/): the same data, split, seed, mode and settings on both.
+    #[arg(long)]
+    pub backbones: bool,
 }
 
 #[derive(Args)]
@@ -224,6 +238,7 @@ impl TrainOptions {
             "warmup" => warmup_epochs, "batch" => batch_size, "val" => val_fraction, "seed" => seed,
             "input_size" => input_size, "views" => frozen_views, "smoothing" => label_smoothing,
             "weight_decay" => weight_decay, "no_augment" => augment, "layer_groups" => layer_groups,
+            "backbone" => backbone,
         );
         Ok(cfg)
     }
@@ -245,6 +260,7 @@ impl TrainOptions {
             frozen_views: self.views,
             input_size: self.input_size,
             seed: self.seed,
+            backbone: self.common.backbone,
         })
     }
 }

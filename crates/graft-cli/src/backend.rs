@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use graft_model::WeightMap;
+use graft_model::{Architecture, WeightMap};
 
 use crate::args::{BackendName, Common};
 
@@ -22,13 +22,13 @@ pub fn backend_label(name: BackendName) -> &'static str {
     }
 }
 
-/// `--weights`, else `$GRAFT_WEIGHTS`, else the file the setup script converts.
-pub fn weights_path(common: &Common) -> PathBuf {
+/// `--weights`, else `$GRAFT_WEIGHTS`, else the file the setup script converts for `arch`.
+pub fn weights_path(common: &Common, arch: Architecture) -> PathBuf {
     common
         .weights
         .clone()
         .or_else(|| std::env::var_os("GRAFT_WEIGHTS").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("static/weights/mobilenet_v2.safetensors"))
+        .unwrap_or_else(|| PathBuf::from("static/weights").join(arch.weights_file()))
 }
 
 pub fn load_pretrained(path: &Path) -> Result<WeightMap, String> {

@@ -105,7 +105,7 @@ pub fn train_with(args: &TrainArgs, lr: Option<f64>) -> Result<ExitCode, String>
             }
         }
         None => {
-            let pretrained = load_pretrained(&weights_path(&args.run.common))?;
+            let pretrained = load_pretrained(&weights_path(&args.run.common, cfg.backbone))?;
             ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?
         }
     };
@@ -162,11 +162,13 @@ pub fn train_with(args: &TrainArgs, lr: Option<f64>) -> Result<ExitCode, String>
 pub fn predict(args: &PredictArgs) -> Result<ExitCode, String> {
     let dev = device(args.common.backend);
     let (model, preprocess, classes, images) = if args.imagenet {
-        let pretrained = load_pretrained(&weights_path(&args.common))?;
+        let pretrained = load_pretrained(&weights_path(&args.common, args.common.backbone))?;
         let spec = HeadSpec::imagenet();
         let model = ImageClassifier::from_pretrained(&pretrained, &spec, &dev).map_err(|e| e.to_string())?;
         let classes = imagenet_labels().into_iter().map(String::from).collect();
-        (model, graft_train::TrainConfig::default().preprocess(), classes, args.paths.clone())
+        // The normalisation of the network the weights are for.
+        let cfg = graft_train::TrainConfig { backbone: model.arch(), ..Default::default() };
+        (model, cfg.preprocess(), classes, args.paths.clone())
     } else {
         let (dir, images) = args.paths.split_first().ok_or("usage: graft predict MODEL_DIR IMAGE...")?;
         if images.is_empty() {
@@ -302,7 +304,7 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, String> {
 pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     let dev = device(args.common.backend);
     let backend = backend_label(args.common.backend);
-    let pretrained = load_pretrained(&weights_path(&args.common))?;
+    let pretrained = load_pretrained(&weights_path(&args.common, args.common.backbone))?;
     let (batches, iters, input) = (&args.batches, args.iters.max(1), args.input_size);
     let options = BenchOptions { time_op_groups: args.profile };
     let gpu = graft_model::launches::is_gpu(&dev);

@@ -1,25 +1,78 @@
 //! The teaching lab in a terminal: `compare`, `lr-find` and `report` on a folder of class
 //! subfolders (the same engine functions the web app's Lab panel calls).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use futures::executor::block_on;
 use graft_data::Dataset;
 use graft_lab::{lr_find_for_run, most_confused, top_losses};
+use graft_model::Architecture;
 use graft_train::{CancelToken, TrainEvent};
 
 use crate::args::{CompareArgs, LrFindArgs, ReportArgs};
 use crate::backend::{device, load_pretrained, weights_path};
 use crate::project::{open_run_data, RunData};
 
+/// `compare --backbones`: one run per backbone, then the table and its verdict.
+fn compare_backbones(args: &CompareArgs) -> Result<ExitCode, String> {
+    let RunData { cfg, dataset, .. } = open_run_data(&args.run)?;
+    let dev = device(args.run.common.backend);
+    let pretrained = Architecture::ALL
+        .iter()
+        .map(|&arch| load_pretrained(&PathBuf::from("static/weights").join(arch.weights_file())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cancel = CancelToken::default();
+    let stop = cancel.clone();
+    ctrlc::set_handler(move || stop.cancel()).map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    let json = args.run.json;
+    let rows = block_on(graft_lab::run_backbone_compare(&dataset, &pretrained, &cfg, &dev, &cancel, |event| {
+        match &event {
+            _ if json => println!("{}", serde_json::to_string(&event).unwrap_or_default()),
+            graft_lab::BackboneCompareEvent::Started { index, of, arch } => {
+                println!("== run {}/{of}: {} ({} mode)", index + 1, arch.title(), cfg.mode.label());
+            }
+            graft_lab::BackboneCompareEvent::Train { run_event: TrainEvent::Epoch(m), .. } => {
+                println!("   epoch {:>2}: val acc {}", m.epoch, percent(m.val_accuracy));
+            }
+            _ => {}
+        }
+        async {}
+    }))?;
+    println!();
+    println!(
+        "{:<20} {:>9} {:>8} {:>8} {:>8} {:>11} {:>9} {:>10}",
+        "backbone", "val acc", "seconds", "img/s", "size MB", "parameters", "M MACs", "ImageNet"
+    );
+    for row in &rows {
+        println!(
+            "{:<20} {:>9} {:>8.1} {:>8.1} {:>8.1} {:>11} {:>9.0} {:>9.1}%",
+            row.arch.title(),
+            percent(row.val_accuracy),
+            row.seconds,
+            row.images_per_sec,
+            row.model_mb,
+            row.parameters,
+            row.multiply_adds_m,
+            row.imagenet_top1,
+        );
+    }
+    println!();
+    println!("{}", graft_lab::backbone_verdict(&rows));
+    Ok(if rows.len() == Architecture::ALL.len() { ExitCode::SUCCESS } else { ExitCode::from(130) })
+}
+
 fn percent(v: Option<f32>) -> String {
     v.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "–".into())
 }
 
 pub fn compare(args: &CompareArgs) -> Result<ExitCode, String> {
+    if args.backbones {
+        return compare_backbones(args);
+    }
     let RunData { cfg, dataset, .. } = open_run_data(&args.run)?;
     let dev = device(args.run.common.backend);
-    let pretrained = load_pretrained(&weights_path(&args.run.common))?;
+    let pretrained = load_pretrained(&weights_path(&args.run.common, cfg.backbone))?;
     let cancel = CancelToken::default();
     let stop = cancel.clone();
     ctrlc::set_handler(move || stop.cancel()).map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
@@ -63,7 +116,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode, String> {
 pub fn lr_find(args: &LrFindArgs) -> Result<ExitCode, String> {
     let RunData { cfg, dataset, .. } = open_run_data(&args.run)?;
     let dev = device(args.run.common.backend);
-    let pretrained = load_pretrained(&weights_path(&args.run.common))?;
+    let pretrained = load_pretrained(&weights_path(&args.run.common, cfg.backbone))?;
     dataset.validate().map_err(|e| e.to_string())?;
     let result = block_on(lr_find_for_run(&pretrained, &dataset, &cfg, Some(args.steps), &dev, |_, _, _| async {}))?;
     if args.run.json {
@@ -103,15 +156,15 @@ pub fn lr_find(args: &LrFindArgs) -> Result<ExitCode, String> {
 
 pub fn report(args: &ReportArgs) -> Result<ExitCode, String> {
     let dev = device(args.common.backend);
-    let pretrained = load_pretrained(&weights_path(&args.common))?;
     let (model, cfg) = match &args.model {
         Some(dir) => {
             let trained = crate::commands::load_model_dir(dir, &dev)?;
             let cfg = trained.manifest.training.clone().unwrap_or_default();
             (Some(trained), cfg)
         }
-        None => (None, graft_train::TrainConfig::default()),
+        None => (None, graft_train::TrainConfig { backbone: args.common.backbone, ..Default::default() }),
     };
+    let pretrained = load_pretrained(&weights_path(&args.common, cfg.backbone))?;
     let dataset = Dataset::from_folder(&args.data_dir, cfg.preprocess()).map_err(|e| e.to_string())?;
     println!("== data checks ({} pictures, {} classes)", dataset.items.len(), dataset.classes.len());
     let view = block_on(graft_lab::pretrained_view(&pretrained, &dataset, &dev, |_, _| async {}))?;

@@ -80,6 +80,10 @@ pub fn write_recipe(
     data: &Path,
     out: &Path,
 ) -> Result<RecipeSummary, String> {
+    if manifest.architecture != "mobilenet_v2" {
+        // train.py builds torchvision's MobileNetV2.
+        return Err(format!("the PyTorch recipe covers mobilenet_v2 only, not {}", manifest.architecture));
+    }
     let dataset = load_pictures(data, manifest)?;
     let from_folder = data.is_dir();
     if dataset.classes != manifest.classes {

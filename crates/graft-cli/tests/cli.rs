@@ -134,6 +134,62 @@ fn train_predict_continue_export_on_a_folder() {
     assert_eq!(entries[0].1, std::fs::read(out.join("model.safetensors")).unwrap());
 }
 
+/// The second backbone end to end: frozen and discriminative runs, the export names its
+/// architecture, normalisation and `efficientnet_pytorch` head, and loads back to predict.
+#[test]
+fn efficientnet_lite0_trains_both_ways_and_its_export_comes_back() {
+    let tmp = Scratch::new("lite0");
+    let data = tmp.data(8);
+    let data = s(&data).to_string();
+    let common = "--backbone efficientnet_lite0 --input-size 128 --batch 4 --views 1";
+    let frozen = tmp.path("frozen");
+    let log = graft_line(&format!("train {data} --out {} --epochs 4 {common}", s(&frozen)));
+    assert!(log.contains("finished all 4 epochs"), "{log}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(frozen.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["architecture"], "efficientnet_lite0");
+    assert_eq!(manifest["training"]["backbone"], "efficientnet_lite0");
+    let mean = manifest["normalization"]["mean"][0].as_f64().unwrap();
+    assert!((mean - 127.0 / 255.0).abs() < 1e-6, "Lite's (x - 127) / 128: {manifest}");
+    let weights =
+        graft_model::WeightMap::from_safetensors_bytes(std::fs::read(frozen.join("model.safetensors")).unwrap())
+            .unwrap();
+    assert_eq!(weights.shape("_fc.weight"), Some([2, 1280].as_slice()));
+    assert!(weights.contains("_blocks.15._depthwise_conv.weight"));
+
+    let accuracy = log.lines().find_map(|l| l.strip_prefix("validation accuracy ")).expect("a validation result");
+    let accuracy: f32 = accuracy.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(accuracy >= 0.75, "validation accuracy {accuracy}:\n{log}");
+    let held_out = sorted_photos("fruit")[10].clone();
+    let top1 = |model: &Path| ranking(graft(&["predict", s(model), s(&held_out), "--top", "2"]).trim());
+    assert_eq!(top1(&frozen).len(), 2);
+
+    let tuned = tmp.path("tuned");
+    let log = graft_line(&format!(
+        "train {data} --out {} --mode discriminative --epochs 2 --warmup 1 --lr 3e-3 {common}",
+        s(&tuned)
+    ));
+    assert!(log.contains("fine-tuning backbone and head") && log.contains("finished all 2 epochs"), "{log}");
+    assert_eq!(top1(&tuned).len(), 2);
+
+    // The backbone and the weights file must agree.
+    let mobilenet = format!("--weights {}", s(&repo().join("static/weights/mobilenet_v2.safetensors")));
+    let (out, text) = graft_output(
+        &format!("train {data} --out {} {mobilenet} {common}", s(&tmp.path("x")))
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+    );
+    assert!(!out.status.success());
+    assert!(text.contains("the model is MobileNetV2 but the settings train EfficientNet-Lite0"), "{text}");
+
+    // The Lab's backbone comparison: both networks on the same data, a verdict from the numbers.
+    let log = graft_line(&format!("compare {data} --backbones --epochs 2 --input-size 128 --batch 4 --views 1"));
+    let table: Vec<&str> =
+        log.lines().filter(|l| l.starts_with("MobileNetV2 ") || l.starts_with("EfficientNet-Lite0 ")).collect();
+    assert_eq!(table.len(), 2, "{log}");
+    assert!(log.contains("as fast here"), "{log}");
+}
+
 #[test]
 fn a_diverging_run_exits_non_zero_and_exports_nothing() {
     let tmp = Scratch::new("nan");

@@ -1,9 +1,11 @@
 //! The teaching lab: experiments that let a class *see* why fine-tuning works, computed here and
-//! shown by the web app and the CLI — Compare (the lessons as four runs), what the backbone
+//! shown by the web app and the CLI — Compare (the lessons as four runs; and the backbones side
+//! by side), what the backbone
 //! still knows of ImageNet and how far each layer moved, the learning-rate finder,
 //! interpretation after training (confusions, top losses, Grad-CAM, a 2-D map) and data checks
 //! before it.
 
+mod backbones;
 mod checks;
 mod compare;
 mod features;
@@ -15,6 +17,7 @@ mod runs;
 mod saliency;
 mod verdict;
 
+pub use backbones::{backbone_verdict, run_backbone_compare, BackboneCompareEvent, BackboneRow};
 pub use checks::{check_data, CheckItem, Finding, DUPLICATE_SIMILARITY, FEW_IMAGES, MISLABEL_MARGIN};
 pub use compare::{CompareRow, Lesson};
 pub use features::{backbone_view, BackboneView};

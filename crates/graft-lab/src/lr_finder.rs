@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::{Dataset, SeededRng};
-use graft_model::{Head, HeadKind, HeadSpec, ImageClassifier, RandomWeights};
+use graft_model::{Architecture, Head, HeadKind, HeadSpec, ImageClassifier, RandomWeights};
 use graft_train::{cross_entropy, index_tensor, read_floats, smoothed_targets};
 use serde::{Deserialize, Serialize};
 
@@ -151,8 +151,10 @@ where
     let autodiff = device.clone().autodiff();
     let all = Tensor::<2>::from_data(TensorData::new(features.to_vec(), [n, d]), &device);
     let spec = HeadSpec { kind: HeadKind::Replace, num_classes: classes, seed: sweep.seed };
-    let mut head: Head =
-        Head::new(&spec, &RandomWeights::new(sweep.seed), &device).map_err(|e| e.to_string())?.fork(&autodiff).train();
+    let mut head: Head = Head::new(Architecture::default(), &spec, &RandomWeights::new(sweep.seed), &device)
+        .map_err(|e| e.to_string())?
+        .fork(&autodiff)
+        .train();
     let mut optim: ModuleOptimizer = graft_train::adamw(sweep.weight_decay);
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = SeededRng::new(sweep.seed);

@@ -5,7 +5,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::Preprocess;
-use graft_model::{ImageClassifier, MobileNetV2};
+use graft_model::{Backbone, ImageClassifier};
 use graft_train::{argmax, read_floats};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,7 @@ pub async fn grad_cam(
     let [_, channels, h, w] = activations.dims();
     let leaf = activations.autodiff().require_grad();
     let head = model.head.clone().fork(&autodiff);
-    let logits = head.forward(MobileNetV2::pool(leaf.clone()));
+    let logits = head.forward(Backbone::pool(leaf.clone()));
     let probs = burn::tensor::activation::softmax(logits.clone().detach(), 1);
     let probs = read_floats(probs).await?;
     let class = class.unwrap_or_else(|| argmax(&probs));

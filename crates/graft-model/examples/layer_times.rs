@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::tensor::{Device, Distribution, Tensor};
-use graft_model::{MobileNetV2, RandomWeights};
+use graft_model::{Architecture, Backbone, RandomWeights};
 
 /// Waits for `x` to be computed (flex is eager; a one-element read is enough).
 fn sync(x: &Tensor<4>) {
@@ -15,7 +15,8 @@ fn sync(x: &Tensor<4>) {
 fn main() {
     let batch: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(16);
     let device = Device::flex();
-    let net = MobileNetV2::load(&RandomWeights { seed: 1 }, &device).expect("random weights").folded();
+    let net =
+        Backbone::load(Architecture::MobileNetV2, &RandomWeights::new(1), &device).expect("random weights").folded();
     let timed = 3;
     let mut totals = BTreeMap::<String, f64>::new();
     for iter in 0..=timed {
@@ -49,7 +50,7 @@ fn main() {
             }
         }
         x = record("last 1x1".into(), &|x| net.last.forward(x), x);
-        let _ = MobileNetV2::pool(x).into_data();
+        let _ = Backbone::pool(x).into_data();
     }
     let all: f64 = totals.values().sum();
     for (kind, seconds) in &totals {

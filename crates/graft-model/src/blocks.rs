@@ -1,4 +1,5 @@
-//! MobileNetV2 building blocks with torchvision parameter names.
+//! The building blocks of MobileNetV2 and EfficientNet-Lite0: conv + BatchNorm (+ ReLU6) and
+//! the inverted residual, named after the checkpoint they load from.
 
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -23,6 +24,36 @@ pub struct ConvBn {
     /// see [`ConvBn::folded`]); `bn` then only keeps the names and statistics for export.
     #[module(skip)]
     pub folded: bool,
+    /// How the input is padded; with [`Padding::Same`] the amounts depend on the input's size,
+    /// so `conv.padding` is only the placeholder `Valid` (see [`ConvBn::sized_conv`]).
+    #[module(skip)]
+    pub padding: Padding,
+}
+
+/// How a convolution pads its input with zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// `(kernel − 1) / 2` on every side (PyTorch's convention).
+    #[default]
+    Centered,
+    /// TensorFlow's SAME: the output is `⌈input / stride⌉`, and the padding that needs is split
+    /// with the odd pixel after (bottom, right). A stride-2 layer on an even input pads only
+    /// after: a 3×3 kernel by (0, 1), a 5×5 by (1, 2).
+    Same,
+}
+
+impl Padding {
+    /// `(before, after)` padding of one dimension of `size` for `kernel` and `stride`.
+    pub fn pads(self, size: usize, kernel: usize, stride: usize) -> (usize, usize) {
+        match self {
+            Self::Centered => ((kernel - 1) / 2, (kernel - 1) / 2),
+            Self::Same => {
+                let out = size.div_ceil(stride);
+                let total = ((out - 1) * stride + kernel).saturating_sub(size);
+                (total / 2, total - total / 2)
+            }
+        }
+    }
 }
 
 /// Shape of one convolution: channels in/out, kernel, stride, groups.
@@ -34,6 +65,9 @@ pub struct ConvSpec {
     pub stride: usize,
     pub groups: usize,
     pub relu6: bool,
+    pub padding: Padding,
+    /// BatchNorm's epsilon: 1e-5 in PyTorch, 1e-3 in weights trained in TensorFlow.
+    pub bn_eps: f64,
 }
 
 impl ConvSpec {
@@ -44,10 +78,16 @@ impl ConvSpec {
 
 impl ConvBn {
     fn config(spec: ConvSpec) -> Conv2dConfig {
-        let pad = (spec.kernel - 1) / 2;
+        let padding = match spec.padding {
+            Padding::Centered => {
+                let pad = (spec.kernel - 1) / 2;
+                PaddingConfig2d::Explicit(pad, pad, pad, pad)
+            }
+            Padding::Same => PaddingConfig2d::Valid,
+        };
         Conv2dConfig::new([spec.c_in, spec.c_out], [spec.kernel, spec.kernel])
             .with_stride([spec.stride, spec.stride])
-            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_padding(padding)
             .with_groups(spec.groups)
             .with_bias(false)
     }
@@ -64,12 +104,29 @@ impl ConvBn {
         conv.weight =
             Param::from_tensor(weights.tensor(&format!("{conv_name}.weight"), spec.weight_shape(), device)?);
         let c = [spec.c_out];
-        let mut bn = BatchNormConfig::new(spec.c_out).with_epsilon(1e-5).init(device);
+        let mut bn = BatchNormConfig::new(spec.c_out).with_epsilon(spec.bn_eps).init(device);
         bn.gamma = Param::from_tensor(weights.tensor(&format!("{bn_name}.weight"), c, device)?);
         bn.beta = Param::from_tensor(weights.tensor(&format!("{bn_name}.bias"), c, device)?);
         bn.running_mean = RunningState::new(weights.tensor(&format!("{bn_name}.running_mean"), c, device)?);
         bn.running_var = RunningState::new(weights.tensor(&format!("{bn_name}.running_var"), c, device)?);
-        Ok(Self { conv, bn, relu6: spec.relu6, folded: false })
+        Ok(Self { conv, bn, relu6: spec.relu6, folded: false, padding: spec.padding })
+    }
+
+    /// The convolution with its padding for an input like `x`: itself, or for SAME padding a
+    /// copy (sharing its parameters) with the explicit amounts this input size needs, so that
+    /// burn's convolution and the flex kernels both see them.
+    fn sized_conv(&self, x: &Tensor<4>) -> std::borrow::Cow<'_, Conv2d> {
+        match self.padding {
+            Padding::Centered => std::borrow::Cow::Borrowed(&self.conv),
+            Padding::Same => {
+                let [_, _, h, w] = x.dims();
+                let (k, s) = (self.conv.kernel_size[0], self.conv.stride[0]);
+                let ((top, bottom), (left, right)) = (self.padding.pads(h, k, s), self.padding.pads(w, k, s));
+                let mut conv = self.conv.clone();
+                conv.padding = PaddingConfig2d::Explicit(top, left, bottom, right);
+                std::borrow::Cow::Owned(conv)
+            }
+        }
     }
 
     /// BatchNorm with running statistics as one per-channel affine map `x·scale + shift`,
@@ -83,21 +140,22 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let conv = self.sized_conv(&x);
         // On flex, depthwise layers and the stem run hand-written kernels (src/flex_fast/); a
         // folded layer includes its bias and ReLU6.
         if self.folded {
-            if let Some(y) = flex_fast::conv(&x, &self.conv, self.relu6) {
+            if let Some(y) = flex_fast::conv(&x, &conv, self.relu6) {
                 return y;
             }
         }
         let fast = if self.folded {
             None
         } else {
-            flex_fast::conv(&x, &self.conv, false).or_else(|| flex_fast::depthwise_autodiff(&x, &self.conv))
+            flex_fast::conv(&x, &conv, false).or_else(|| flex_fast::depthwise_autodiff(&x, &conv))
         };
         let x = match fast {
             Some(y) => y,
-            None => self.conv.forward(x),
+            None => conv.forward(x),
         };
         let x = if self.folded {
             x
@@ -125,7 +183,7 @@ impl ConvBn {
         let mut conv = self.conv.clone();
         conv.weight = Param::from_tensor(weight * scale.reshape([c_out, 1, 1, 1]));
         conv.bias = Some(Param::from_tensor(shift));
-        Self { conv, bn: self.bn.clone(), relu6: self.relu6, folded: true }
+        Self { conv, bn: self.bn.clone(), relu6: self.relu6, folded: true, padding: self.padding }
     }
 
     /// Exports torchvision's tensors; a folded copy has no torchvision form.
@@ -157,7 +215,8 @@ impl LayerNames {
     }
 }
 
-/// MobileNetV2 inverted residual: optional 1x1 expansion, 3x3 depthwise, 1x1 linear projection.
+/// An inverted residual (MobileNetV2's block, EfficientNet's MBConv without squeeze-excitation):
+/// optional 1x1 expansion, depthwise, 1x1 linear projection.
 #[derive(Module, Debug)]
 pub struct InvertedResidual {
     pub layers: Vec<ConvBn>,
@@ -165,14 +224,25 @@ pub struct InvertedResidual {
 }
 
 impl InvertedResidual {
+    /// MobileNetV2's block (PyTorch padding, BatchNorm ε 1e-5).
     pub(crate) fn specs(c_in: usize, c_out: usize, stride: usize, expand: usize) -> Vec<ConvSpec> {
         let hidden = c_in * expand;
+        let conv = |c_in, c_out, kernel, stride, groups, relu6| ConvSpec {
+            c_in,
+            c_out,
+            kernel,
+            stride,
+            groups,
+            relu6,
+            padding: Padding::Centered,
+            bn_eps: 1e-5,
+        };
         let mut specs = Vec::new();
         if expand != 1 {
-            specs.push(ConvSpec { c_in, c_out: hidden, kernel: 1, stride: 1, groups: 1, relu6: true });
+            specs.push(conv(c_in, hidden, 1, 1, 1, true));
         }
-        specs.push(ConvSpec { c_in: hidden, c_out: hidden, kernel: 3, stride, groups: hidden, relu6: true });
-        specs.push(ConvSpec { c_in: hidden, c_out, kernel: 1, stride: 1, groups: 1, relu6: false });
+        specs.push(conv(hidden, hidden, 3, stride, hidden, true));
+        specs.push(conv(hidden, c_out, 1, 1, 1, false));
         specs
     }
 
@@ -206,12 +276,5 @@ impl InvertedResidual {
     /// The inference copy with every BatchNorm folded (see [`ConvBn::folded`]).
     pub fn folded(&self) -> Self {
         Self { layers: self.layers.iter().map(ConvBn::folded).collect(), residual: self.residual }
-    }
-
-    pub fn export(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
-        let names = Self::names(prefix, self.layers.len());
-        for (layer, n) in self.layers.iter().zip(&names) {
-            layer.export(&n.conv, &n.bn, out);
-        }
     }
 }

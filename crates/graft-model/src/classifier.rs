@@ -3,33 +3,48 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use crate::arch::Architecture;
+use crate::backbone::Backbone;
 use crate::head::{Head, HeadKind, HeadSpec};
-use crate::mobilenet::MobileNetV2;
 use crate::source::{RandomWeights, WeightSource};
 use crate::weights::{NamedTensor, WeightError, WeightMap};
 
 #[derive(Module, Debug)]
 pub struct ImageClassifier {
-    pub backbone: MobileNetV2,
+    pub backbone: Backbone,
     pub head: Head,
 }
 
 impl ImageClassifier {
-    /// Pretrained backbone with a new head built from `spec` (the ImageNet head is dropped unless
-    /// the spec asks to keep or stack on it).
+    /// Pretrained backbone (of the architecture the weights are for) with a new head built from
+    /// `spec` (the ImageNet head is dropped unless the spec asks to keep or stack on it).
     pub fn from_pretrained(
         pretrained: &impl WeightSource,
         spec: &HeadSpec,
         device: &Device,
     ) -> Result<Self, WeightError> {
-        Ok(Self { backbone: MobileNetV2::load(pretrained, device)?, head: Head::new(spec, pretrained, device)? })
+        let arch = pretrained.architecture();
+        Ok(Self {
+            backbone: Backbone::load(arch, pretrained, device)?,
+            head: Head::new(arch, spec, pretrained, device)?,
+        })
     }
 
     /// A randomly initialised MobileNetV2 (see [`RandomWeights`]) with a replaced head: for tests
     /// of training mechanics, where pretrained knowledge does not matter.
     pub fn random(num_classes: usize, seed: u64, device: &Device) -> Result<Self, WeightError> {
+        Self::random_arch(Architecture::MobileNetV2, num_classes, seed, device)
+    }
+
+    /// [`ImageClassifier::random`] for any architecture.
+    pub fn random_arch(
+        arch: Architecture,
+        num_classes: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, WeightError> {
         let spec = HeadSpec { kind: HeadKind::Replace, num_classes, seed };
-        Self::from_pretrained(&RandomWeights::new(seed), &spec, device)
+        Self::from_pretrained(&RandomWeights::for_arch(arch, seed), &spec, device)
     }
 
     /// A model exported by graft (backbone and trained head both from `weights`).
@@ -39,9 +54,10 @@ impl ImageClassifier {
         num_classes: usize,
         device: &Device,
     ) -> Result<Self, WeightError> {
+        let arch = weights.architecture();
         Ok(Self {
-            backbone: MobileNetV2::load(weights, device)?,
-            head: Head::load(kind, num_classes, weights, device)?,
+            backbone: Backbone::load(arch, weights, device)?,
+            head: Head::load(arch, kind, num_classes, weights, device)?,
         })
     }
 
@@ -54,7 +70,11 @@ impl ImageClassifier {
         self.head.forward(self.backbone.forward(images))
     }
 
-    /// Every parameter and BatchNorm statistic under its torchvision name.
+    pub fn arch(&self) -> Architecture {
+        self.backbone.arch
+    }
+
+    /// Every parameter and BatchNorm statistic under its checkpoint name.
     pub fn named_tensors(&self) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         self.backbone.export(&mut out);
@@ -62,7 +82,7 @@ impl ImageClassifier {
         out
     }
 
-    /// The head's parameters only (torchvision names).
+    /// The head's parameters only (checkpoint names).
     pub fn head_tensors(&self) -> Vec<NamedTensor> {
         let mut out = Vec::new();
         self.head.export(&mut out);

@@ -212,7 +212,7 @@ pub(crate) fn for_each_plane(
 
 /// Σ a[i]·b[i] over eight lanes, so that the sum vectorises (a single f32 accumulator would pin
 /// the additions in order).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut lanes = [0.0f32; 8];

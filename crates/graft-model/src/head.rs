@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::SeededRng;
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Architecture;
 use crate::mobilenet::{FEATURE_DIM, IMAGENET_CLASSES};
 use crate::source::WeightSource;
 use crate::weights::{NamedTensor, WeightError, WeightMap};
@@ -54,6 +55,9 @@ pub struct Head {
     /// What this head is: the one description the trainer and the manifest read.
     #[module(skip)]
     pub kind: HeadKind,
+    /// The network it sits on: the names its layers export under.
+    #[module(skip)]
+    pub arch: Architecture,
     pub dropout: f64,
     /// Only for [`HeadKind::Stacked`]: the pretrained ImageNet classifier, never trained.
     pub imagenet: Option<Linear>,
@@ -88,8 +92,15 @@ fn fresh_linear(d_in: usize, d_out: usize, seed: u64, device: &Device) -> Linear
 }
 
 impl Head {
-    /// Builds the head. `pretrained` must hold `classifier.1.*` for `Stacked` and `KeepImagenet`.
-    pub fn new(spec: &HeadSpec, pretrained: &impl WeightSource, device: &Device) -> Result<Self, WeightError> {
+    /// Builds the head. `pretrained` must hold the ImageNet classifier (`classifier.1.*` /
+    /// `_fc.*`) for `Stacked` and `KeepImagenet`.
+    pub fn new(
+        arch: Architecture,
+        spec: &HeadSpec,
+        pretrained: &impl WeightSource,
+        device: &Device,
+    ) -> Result<Self, WeightError> {
+        let imagenet_layer = arch.head_layer(0);
         let n = spec.num_classes;
         if n == 0 {
             return Err(WeightError::Mismatch("a head needs at least one class".into()));
@@ -98,7 +109,7 @@ impl Head {
             HeadKind::Replace => (None, fresh_linear(FEATURE_DIM, n, spec.seed, device)),
             HeadKind::Stacked => {
                 let old =
-                    linear_from_torch(pretrained, "classifier.1", FEATURE_DIM, IMAGENET_CLASSES, device)?.freeze();
+                    linear_from_torch(pretrained, &imagenet_layer, FEATURE_DIM, IMAGENET_CLASSES, device)?.freeze();
                 (Some(old), fresh_linear(IMAGENET_CLASSES, n, spec.seed, device))
             }
             HeadKind::KeepImagenet { rows } => {
@@ -111,8 +122,8 @@ impl Head {
                 if let Some(bad) = rows.iter().find(|&&r| r >= IMAGENET_CLASSES) {
                     return Err(WeightError::Mismatch(format!("ImageNet has no class {bad}")));
                 }
-                let w = pretrained.values_for("classifier.1.weight", &[IMAGENET_CLASSES, FEATURE_DIM])?;
-                let b = pretrained.values_for("classifier.1.bias", &[IMAGENET_CLASSES])?;
+                let w = pretrained.values_for(&format!("{imagenet_layer}.weight"), &[IMAGENET_CLASSES, FEATURE_DIM])?;
+                let b = pretrained.values_for(&format!("{imagenet_layer}.bias"), &[IMAGENET_CLASSES])?;
                 let mut picked = WeightMap::default();
                 let w_rows = rows.iter().flat_map(|&r| w[r * FEATURE_DIM..(r + 1) * FEATURE_DIM].iter().copied());
                 picked.insert("w.weight", vec![rows.len(), FEATURE_DIM], w_rows.collect());
@@ -120,11 +131,13 @@ impl Head {
                 (None, linear_from_torch(&picked, "w", FEATURE_DIM, rows.len(), device)?)
             }
         };
-        Ok(Self { kind: spec.kind.clone(), dropout: DROPOUT, imagenet, linear })
+        Ok(Self { kind: spec.kind.clone(), arch, dropout: DROPOUT, imagenet, linear })
     }
 
-    /// Loads a trained head back from exported weights (`classifier.1` or `classifier.1`+`.2`).
+    /// Loads a trained head back from exported weights (`classifier.1`, or `classifier.1`+`.2`
+    /// for the stacked experiment; `_fc` and `_fc2` on EfficientNet-Lite0).
     pub fn load(
+        arch: Architecture,
         kind: &HeadKind,
         num_classes: usize,
         weights: &impl WeightSource,
@@ -135,17 +148,19 @@ impl Head {
         match kind {
             HeadKind::Stacked => Ok(Self {
                 kind,
+                arch,
                 dropout,
                 imagenet: Some(
-                    linear_from_torch(weights, "classifier.1", FEATURE_DIM, IMAGENET_CLASSES, device)?.freeze(),
+                    linear_from_torch(weights, &arch.head_layer(0), FEATURE_DIM, IMAGENET_CLASSES, device)?.freeze(),
                 ),
-                linear: linear_from_torch(weights, "classifier.2", IMAGENET_CLASSES, num_classes, device)?,
+                linear: linear_from_torch(weights, &arch.head_layer(1), IMAGENET_CLASSES, num_classes, device)?,
             }),
             _ => Ok(Self {
                 kind,
+                arch,
                 dropout,
                 imagenet: None,
-                linear: linear_from_torch(weights, "classifier.1", FEATURE_DIM, num_classes, device)?,
+                linear: linear_from_torch(weights, &arch.head_layer(0), FEATURE_DIM, num_classes, device)?,
             }),
         }
     }
@@ -176,7 +191,8 @@ impl Head {
         self.linear.weight.val().dims()[1]
     }
 
-    /// torchvision names: `classifier.1` (and `classifier.2` for the stacked experiment).
+    /// Checkpoint names: `classifier.1` / `_fc` (and `classifier.2` / `_fc2` for the stacked
+    /// experiment).
     pub fn export(&self, out: &mut Vec<NamedTensor>) {
         let mut layers = Vec::new();
         if let Some(old) = &self.imagenet {
@@ -184,7 +200,7 @@ impl Head {
         }
         layers.push(&self.linear);
         for (i, linear) in layers.into_iter().enumerate() {
-            let prefix = format!("classifier.{}", i + 1);
+            let prefix = self.arch.head_layer(i);
             out.push(NamedTensor::new(format!("{prefix}.weight"), linear.weight.val().transpose()));
             if let Some(bias) = &linear.bias {
                 out.push(NamedTensor::new(format!("{prefix}.bias"), bias.val()));

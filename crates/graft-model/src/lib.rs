@@ -1,13 +1,19 @@
-//! MobileNetV2 backbone, replaceable classifier heads and torchvision-named weights.
+//! Pretrained backbones (MobileNetV2, EfficientNet-Lite0), replaceable classifier heads and
+//! checkpoint-named weights.
 //!
-//! Parameter names follow torchvision (`features.N...`, `classifier.1`) so that the backbone loads
-//! from the official checkpoint and exported weights load back into PyTorch.
+//! Parameter names follow each checkpoint's PyTorch module (torchvision's `features.N...`,
+//! `classifier.1`; `efficientnet_pytorch`'s `_blocks.N...`, `_fc`) so that a backbone loads from
+//! its published checkpoint and exported weights load back into PyTorch.
 
+mod arch;
+mod backbone;
 mod blocks;
 pub mod checkpoint;
 mod classifier;
 mod cores;
 pub mod depthwise;
+pub mod depthwise_general;
+mod efficientnet;
 mod flex_fast;
 pub mod fused_adamw;
 #[cfg(feature = "gpu")]
@@ -22,11 +28,14 @@ pub mod small_conv;
 mod source;
 mod weights;
 
-pub use blocks::{ConvSpec, LayerNames};
+pub use arch::Architecture;
+pub use backbone::Backbone;
+pub use blocks::{ConvSpec, LayerNames, Padding};
 pub use checkpoint::{CheckpointError, StartingCheckpoint};
 pub use classifier::ImageClassifier;
+pub use efficientnet::efficientnet_lite0_plan;
 pub use head::{Head, HeadKind, HeadSpec};
-pub use mobilenet::{mobilenet_v2_plan, MobileNetV2, PlannedBlock, PlannedLayer, FEATURE_DIM, IMAGENET_CLASSES};
+pub use mobilenet::{mobilenet_v2_plan, PlannedBlock, PlannedLayer, FEATURE_DIM, IMAGENET_CLASSES};
 pub use source::{RandomWeights, WeightSource};
 pub use weights::{NamedTensor, StoredAs, WeightError, WeightMap};
 

@@ -1,11 +1,7 @@
-//! The MobileNetV2 feature extractor (torchvision `features`, 19 layers, 1280-d pooled output).
+//! MobileNetV2's plan (torchvision `features`, 19 layers, 1280-d pooled output), and the plan
+//! types every backbone is described with.
 
-use burn::module::Module;
-use burn::tensor::{Device, Tensor};
-
-use crate::blocks::{ConvBn, ConvSpec, InvertedResidual, LayerNames};
-use crate::source::WeightSource;
-use crate::weights::{NamedTensor, WeightError};
+use crate::blocks::{ConvSpec, InvertedResidual, LayerNames, Padding};
 
 /// Width of the pooled feature vector fed to the classifier.
 pub const FEATURE_DIM: usize = 1280;
@@ -18,90 +14,6 @@ const INVERTED_RESIDUAL_SETTINGS: [(usize, usize, usize, usize); 7] =
 
 /// Index of the last `features.N` layer (the 1x1 conv to 1280 channels).
 pub const LAST_FEATURE_INDEX: usize = 18;
-
-#[derive(Module, Debug)]
-pub struct MobileNetV2 {
-    /// `features.0`: 3x3 stride-2 conv, 3 → 32 channels.
-    pub stem: ConvBn,
-    /// `features.1` ..= `features.17`.
-    pub blocks: Vec<InvertedResidual>,
-    /// `features.18`: 1x1 conv, 320 → 1280 channels.
-    pub last: ConvBn,
-}
-
-impl MobileNetV2 {
-    /// Builds the backbone from torchvision-named weights (`features.*`); other names are ignored.
-    pub fn load(weights: &impl WeightSource, device: &Device) -> Result<Self, WeightError> {
-        let mut plan = mobilenet_v2_plan();
-        let load_layer = |l: &PlannedLayer| ConvBn::load(l.spec, &l.names.conv, &l.names.bn, weights, device);
-        let last = plan.pop().ok_or_else(|| WeightError::Mismatch("empty plan".into()))?;
-        let last = load_layer(&last.layers[0])?;
-        let stem = load_layer(&plan.remove(0).layers[0])?;
-        let blocks = plan
-            .iter()
-            .map(|b| {
-                let layers = b.layers.iter().map(load_layer).collect::<Result<Vec<_>, _>>()?;
-                Ok(InvertedResidual { layers, residual: b.residual })
-            })
-            .collect::<Result<Vec<_>, WeightError>>()?;
-        Ok(Self { stem, blocks, last })
-    }
-
-    /// Images `[N, 3, H, W]` (normalised) → pooled features `[N, 1280]`.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        #[cfg(feature = "gpu")]
-        if crate::gpu::path::applies(&images) {
-            return crate::gpu::path::pool_nhwc(crate::gpu::path::feature_map_nhwc(self, images));
-        }
-        Self::pool(self.feature_map(images))
-    }
-
-    /// The last block's activations before pooling: `[N, 1280, H/32, W/32]` (what Grad-CAM
-    /// explains).
-    pub fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
-        // On a GPU the whole pass runs in NHWC (see `gpu::path`); the map comes back as a
-        // permuted view with NCHW dims.
-        #[cfg(feature = "gpu")]
-        if crate::gpu::path::applies(&images) {
-            return crate::gpu::path::feature_map_nhwc(self, images).permute([0, 3, 1, 2]);
-        }
-        let mut x = self.stem.forward(images);
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
-        self.last.forward(x)
-    }
-
-    /// Global average pool over H and W.
-    pub fn pool(map: Tensor<4>) -> Tensor<2> {
-        map.mean_dim(3).mean_dim(2).flatten(1, 3)
-    }
-
-    /// An inference-only copy with every BatchNorm folded into its convolution: the same
-    /// outputs (up to rounding) in fewer passes. Train and export the original.
-    pub fn folded(&self) -> Self {
-        Self {
-            stem: self.stem.folded(),
-            blocks: self.blocks.iter().map(InvertedResidual::folded).collect(),
-            last: self.last.folded(),
-        }
-    }
-
-    pub fn export(&self, out: &mut Vec<NamedTensor>) {
-        let stem = LayerNames::norm_activation("features.0");
-        self.stem.export(&stem.conv, &stem.bn, out);
-        for (i, block) in self.blocks.iter().enumerate() {
-            block.export(&format!("features.{}", i + 1), out);
-        }
-        let last = LayerNames::norm_activation(&format!("features.{LAST_FEATURE_INDEX}"));
-        self.last.export(&last.conv, &last.bn, out);
-    }
-
-    /// Number of `features.N` layers (stem + blocks + last), for per-layer learning rates.
-    pub fn num_layers(&self) -> usize {
-        self.blocks.len() + 2
-    }
-}
 
 /// One convolution of the network with its BatchNorm: shape, activation and torchvision names.
 #[derive(Debug, Clone)]
@@ -124,7 +36,17 @@ pub fn mobilenet_v2_plan() -> Vec<PlannedBlock> {
         layers: vec![PlannedLayer { spec, names: LayerNames::norm_activation(prefix) }],
         residual: false,
     };
-    let stem_spec = ConvSpec { c_in: 3, c_out: 32, kernel: 3, stride: 2, groups: 1, relu6: true };
+    let conv = |c_in, c_out, kernel, stride| ConvSpec {
+        c_in,
+        c_out,
+        kernel,
+        stride,
+        groups: 1,
+        relu6: true,
+        padding: Padding::Centered,
+        bn_eps: 1e-5,
+    };
+    let stem_spec = conv(3, 32, 3, 2);
     let mut plan = vec![single(stem_spec, "features.0")];
     let mut c_in = 32;
     for (t, c, n, s) in INVERTED_RESIDUAL_SETTINGS {
@@ -138,7 +60,7 @@ pub fn mobilenet_v2_plan() -> Vec<PlannedBlock> {
             c_in = c;
         }
     }
-    let last_spec = ConvSpec { c_in, c_out: FEATURE_DIM, kernel: 1, stride: 1, groups: 1, relu6: true };
+    let last_spec = conv(c_in, FEATURE_DIM, 1, 1);
     plan.push(single(last_spec, &format!("features.{LAST_FEATURE_INDEX}")));
     plan
 }

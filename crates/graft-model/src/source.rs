@@ -7,9 +7,13 @@ use std::borrow::Cow;
 use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::SeededRng;
 
+use crate::arch::Architecture;
 use crate::weights::{WeightError, WeightMap};
 
 pub trait WeightSource {
+    /// The network these tensors are for.
+    fn architecture(&self) -> Architecture;
+
     /// Values of tensor `name` (row-major), which must have shape `expected`.
     fn values_for(&self, name: &str, expected: &[usize]) -> Result<Cow<'_, [f32]>, WeightError>;
 
@@ -26,6 +30,12 @@ pub trait WeightSource {
 }
 
 impl WeightSource for WeightMap {
+    /// Told by the stem's name; a map with neither stem is read as MobileNetV2's, whose loader
+    /// then names what is missing.
+    fn architecture(&self) -> Architecture {
+        Architecture::detect(self.names()).unwrap_or_default()
+    }
+
     fn values_for(&self, name: &str, expected: &[usize]) -> Result<Cow<'_, [f32]>, WeightError> {
         self.values(name, expected).map(Cow::Borrowed)
     }
@@ -36,11 +46,17 @@ impl WeightSource for WeightMap {
 #[derive(Debug, Clone, Copy)]
 pub struct RandomWeights {
     pub seed: u64,
+    pub arch: Architecture,
 }
 
 impl RandomWeights {
+    /// A random MobileNetV2.
     pub fn new(seed: u64) -> Self {
-        Self { seed }
+        Self { seed, arch: Architecture::MobileNetV2 }
+    }
+
+    pub fn for_arch(arch: Architecture, seed: u64) -> Self {
+        Self { seed, arch }
     }
 }
 
@@ -50,6 +66,10 @@ fn name_hash(name: &str) -> u64 {
 }
 
 impl WeightSource for RandomWeights {
+    fn architecture(&self) -> Architecture {
+        self.arch
+    }
+
     fn values_for(&self, name: &str, expected: &[usize]) -> Result<Cow<'_, [f32]>, WeightError> {
         let len: usize = expected.iter().product();
         let constant = |v: f32| Ok(Cow::Owned(vec![v; len]));

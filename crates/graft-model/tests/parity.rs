@@ -1,21 +1,14 @@
 //! The port is exact: logits equal PyTorch's on a fixed input, and a real photo gets a sensible
 //! ImageNet top-1. Reference values come from scripts/make_reference.py (torch + torchvision).
 
-#![allow(clippy::cast_possible_truncation)] // test fixtures build small synthetic values
-
-use std::path::PathBuf;
+mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use common::{fixed_input, reference_from, repo, weights_file};
 use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier, WeightMap};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn pretrained() -> WeightMap {
-    let path = repo().join("static/weights/mobilenet_v2.safetensors");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()));
-    WeightMap::from_safetensors_bytes(bytes).expect("weights parse")
+    weights_file("mobilenet_v2.safetensors")
 }
 
 fn imagenet_model(device: &Device) -> ImageClassifier {
@@ -24,26 +17,7 @@ fn imagenet_model(device: &Device) -> ImageClassifier {
 }
 
 fn reference() -> serde_json::Value {
-    let text = std::fs::read_to_string(repo().join("crates/graft-model/tests/data/reference.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Same formula as scripts/make_reference.py.
-fn fixed_input(n: usize, size: usize) -> Vec<f32> {
-    let mut x = Vec::with_capacity(n * 3 * size * size);
-    for b in 0..n {
-        for c in 0..3 {
-            for h in 0..size {
-                for w in 0..size {
-                    let v = 2.0
-                        * (0.05 * ((h + 1) * (c + 1)) as f64 + 0.03 * (w * (b + 1)) as f64).sin()
-                        * (0.02 * (w + b) as f64).cos();
-                    x.push(v as f32);
-                }
-            }
-        }
-    }
-    x
+    reference_from("reference.json")
 }
 
 #[test]
@@ -65,13 +39,7 @@ fn folded_batchnorm_logits_match_pytorch() {
 fn assert_logits_match_pytorch(model: &ImageClassifier, device: &Device) {
     let x = Tensor::<4>::from_data(TensorData::new(fixed_input(2, 224), [2, 3, 224, 224]), device);
     let logits: Vec<f32> = model.forward(x).into_data().try_into_vec().unwrap();
-    let reference = reference();
-    let expected: Vec<f32> = reference["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32))
-        .collect();
+    let expected = common::reference_logits(&reference());
     assert_eq!(logits.len(), expected.len());
     let max_err = logits.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     println!("max |logit diff| vs PyTorch: {max_err:e}");
@@ -90,10 +58,9 @@ fn real_photo_gets_sensible_imagenet_top1() {
     let pre = graft_data::Preprocess::imagenet(224);
     let x = Tensor::<4>::from_data(TensorData::new(pre.eval(&pre.prepare(&image)), [1, 3, 224, 224]), &device);
     let logits: Vec<f32> = model.forward(x).into_data().try_into_vec().unwrap();
-    let mut ranked: Vec<usize> = (0..logits.len()).collect();
-    ranked.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    let ranked = common::ranked(&logits);
     let labels = imagenet_labels();
-    let torch_top1 = reference["photo"]["top5"][0].as_u64().unwrap() as usize;
+    let torch_top1 = usize::try_from(reference["photo"]["top5"][0].as_u64().unwrap()).unwrap();
     println!("top-5: {:?}", ranked[..5].iter().map(|&i| labels[i]).collect::<Vec<_>>());
     assert_eq!(labels[ranked[0]], "banana");
     assert_eq!(ranked[0], torch_top1);
@@ -292,7 +259,9 @@ fn f16_weight_file_is_the_rounded_weights_and_keeps_the_features() {
         let shape = full.shape(name).unwrap();
         assert_eq!(half.values(name, shape).unwrap(), rounded.values(name, shape).unwrap(), "{name}");
     }
-    let backbone = |weights: &WeightMap| graft_model::MobileNetV2::load(weights, &device).unwrap();
+    let backbone = |weights: &WeightMap| {
+        graft_model::Backbone::load(graft_model::Architecture::MobileNetV2, weights, &device).unwrap()
+    };
     let x = Tensor::<4>::from_data(TensorData::new(fixed_input(2, 224), [2, 3, 224, 224]), &device);
     let a: Vec<f32> = backbone(&full).forward(x.clone()).into_data().try_into_vec().unwrap();
     let b: Vec<f32> = backbone(&half).forward(x).into_data().try_into_vec().unwrap();
@@ -332,7 +301,9 @@ fn int8_weight_file_stays_within_half_a_step_and_keeps_the_features() {
             assert!(worst <= step * 0.51 + 1e-6, "{name}[{channel}]: off by {worst}, step {step}");
         }
     }
-    let backbone = |weights: &WeightMap| graft_model::MobileNetV2::load(weights, &device).unwrap();
+    let backbone = |weights: &WeightMap| {
+        graft_model::Backbone::load(graft_model::Architecture::MobileNetV2, weights, &device).unwrap()
+    };
     let x = Tensor::<4>::from_data(TensorData::new(fixed_input(2, 224), [2, 3, 224, 224]), &device);
     let a: Vec<f32> = backbone(&full).forward(x.clone()).into_data().try_into_vec().unwrap();
     let b: Vec<f32> = backbone(&small).forward(x).into_data().try_into_vec().unwrap();

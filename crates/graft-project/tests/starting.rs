@@ -18,7 +18,14 @@ fn names(list: &[&str]) -> Vec<String> {
 fn trained(classes: &[&str]) -> TrainedModel {
     let model = ImageClassifier::random(classes.len(), 5, &Device::flex()).unwrap();
     let preprocess = TrainConfig::default().preprocess();
-    let manifest = Manifest::new(names(classes), HeadKind::Replace, &preprocess, None, None);
+    let manifest = Manifest::new(
+        graft_model::Architecture::MobileNetV2,
+        names(classes),
+        HeadKind::Replace,
+        &preprocess,
+        None,
+        None,
+    );
     TrainedModel { model, manifest }
 }
 

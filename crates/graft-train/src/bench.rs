@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
 use graft_model::launches::{is_gpu, LaunchCount, Launches};
-use graft_model::{HeadKind, HeadSpec, ImageClassifier, MobileNetV2, WeightMap, FEATURE_DIM};
+use graft_model::{Architecture, Backbone, HeadKind, HeadSpec, ImageClassifier, WeightMap, FEATURE_DIM};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
@@ -20,7 +20,8 @@ pub struct BenchRow {
     pub batch: usize,
     pub images_per_sec: f32,
     pub ms_per_batch: f32,
-    /// Achieved compute rate, counting MobileNetV2 as 0.6 GFLOP (2 × 0.3 G multiply-adds) per
+    /// Achieved compute rate, counting 2 FLOP per multiply-add of the backbone (MobileNetV2
+    /// 0.6 GFLOP, EfficientNet-Lite0 0.77 per 224² image; a training step 3× that) per
     /// 224² image forward and 1.8 forward + backward (scaled with the input area); `None`
     /// where it does not apply.
     pub gflops_per_sec: Option<f32>,
@@ -44,10 +45,15 @@ pub struct OpGroupRow {
     pub ms: Option<f32>,
 }
 
-/// GFLOP of one MobileNetV2 forward pass on a 224×224 image: ~300 M multiply-adds, 2 FLOP each.
-pub const FORWARD_GFLOP_224: f32 = 0.6;
+/// GFLOP of one forward pass of `arch` on a 224×224 image: 2 FLOP per multiply-add.
+pub fn forward_gflop_224(arch: Architecture) -> f32 {
+    2.0 * arch.multiply_adds(224) as f32 / 1e9
+}
+
 /// GFLOP of one forward + backward pass on a 224×224 image (backward ≈ 2 × forward).
-pub const TRAIN_GFLOP_224: f32 = 1.8;
+pub fn train_gflop_224(arch: Architecture) -> f32 {
+    3.0 * forward_gflop_224(arch)
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -128,7 +134,7 @@ pub async fn bench(
     let autodiff = device.clone().autodiff();
     let spec = HeadSpec { kind: HeadKind::Replace, num_classes: CLASSES, seed: 0 };
     let model = ImageClassifier::from_pretrained(pretrained, &spec, &device).map_err(|e| e.to_string())?;
-    let frozen_backbone: MobileNetV2 = model.backbone.valid().folded();
+    let frozen_backbone: Backbone = model.backbone.valid().folded();
     let mut rows = Vec::new();
     let s = input_size as usize;
     let area = (input_size as f32 / 224.0).powi(2);
@@ -155,7 +161,7 @@ pub async fn bench(
             read_matrix(features.slice([0..1, 0..1])).await.map(drop)
         })
         .await?;
-        rows.push(row("frozen: backbone features", m, Some(FORWARD_GFLOP_224)));
+        rows.push(row("frozen: backbone features", m, Some(forward_gflop_224(model.arch()))));
 
         // Frozen: one head step on cached features (what each later epoch costs).
         let mut head = model.head.clone().fork(&autodiff).train();
@@ -186,7 +192,7 @@ pub async fn bench(
             read_matrix(loss.detach().reshape([1, 1])).await.map(drop)
         })
         .await?;
-        rows.push(row("discriminative: full fine-tune step", m, Some(TRAIN_GFLOP_224)));
+        rows.push(row("discriminative: full fine-tune step", m, Some(train_gflop_224(model.arch()))));
     }
     Ok(BenchReport { input_size, iterations, rows })
 }

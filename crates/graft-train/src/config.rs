@@ -1,6 +1,7 @@
 //! Training settings, with defaults that suit a few dozen images per class.
 
 use graft_data::{Augment, Preprocess};
+use graft_model::Architecture;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +56,9 @@ pub struct TrainConfig {
     pub frozen_views: usize,
     pub input_size: u32,
     pub seed: u64,
+    /// The pretrained network (settings saved before there was a choice are MobileNetV2's).
+    #[serde(default)]
+    pub backbone: Architecture,
 }
 
 impl Default for TrainConfig {
@@ -74,15 +78,16 @@ impl Default for TrainConfig {
             frozen_views: 3,
             input_size: 224,
             seed: 42,
+            backbone: Architecture::MobileNetV2,
         }
     }
 }
 
 impl TrainConfig {
-    /// How images are prepared and normalised for this run's input size: the one place the
-    /// trainer, prediction and the exported manifest take it from.
+    /// How images are prepared and normalised for this run's input size and backbone: the one
+    /// place the trainer, prediction and the exported manifest take it from.
     pub fn preprocess(&self) -> Preprocess {
-        Preprocess::imagenet(self.input_size)
+        Preprocess { norm: self.backbone.normalization(), ..Preprocess::imagenet(self.input_size) }
     }
 
     /// Head learning rate multiplier for backbone layer `index` of `count` (discriminative).

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use burn::tensor::Device;
 use graft_data::{check_class_names, Normalization, Preprocess};
-use graft_model::{HeadKind, ImageClassifier, WeightError, WeightMap, IMAGENET_CLASSES};
+use graft_model::{Architecture, HeadKind, ImageClassifier, WeightError, WeightMap, WeightSource, IMAGENET_CLASSES};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
@@ -36,6 +36,7 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn new(
+        arch: Architecture,
         classes: Vec<String>,
         head: HeadKind,
         preprocess: &Preprocess,
@@ -44,7 +45,7 @@ impl Manifest {
     ) -> Self {
         Self {
             format: FORMAT.into(),
-            architecture: "mobilenet_v2".into(),
+            architecture: arch.name().into(),
             head,
             classes,
             input_size: preprocess.input_size,
@@ -60,7 +61,7 @@ impl Manifest {
     /// Checks what a manifest from outside (an export directory, a project file) claims before
     /// anything is built from it; the error names the field.
     pub fn check(&self) -> Result<(), String> {
-        if self.format != FORMAT || self.architecture != "mobilenet_v2" {
+        if self.format != FORMAT || self.arch().is_err() {
             return Err(format!("unsupported format {} / {}", self.format, self.architecture));
         }
         check_class_names(&self.classes).map_err(|e| format!("classes: {e}"))?;
@@ -83,6 +84,11 @@ impl Manifest {
             return Err("its metrics are not finite numbers".into());
         }
         Ok(())
+    }
+
+    /// The backbone the weights are for.
+    pub fn arch(&self) -> Result<Architecture, String> {
+        self.architecture.parse()
     }
 
     pub fn preprocess(&self) -> Preprocess {
@@ -189,6 +195,10 @@ pub fn load_exported(
     let manifest: Manifest = serde_json::from_slice(manifest_json).map_err(|e| LoadError::Manifest(e.to_string()))?;
     manifest.check().map_err(LoadError::Manifest)?;
     let weights = WeightMap::from_safetensors_bytes(safetensors)?;
+    if manifest.arch().ok() != Some(weights.architecture()) {
+        let found = weights.architecture().name();
+        return Err(LoadError::Manifest(format!("it names {} but the weights are {found}'s", manifest.architecture)));
+    }
     let model = ImageClassifier::from_export(&weights, &manifest.head, manifest.classes.len(), device)?;
     Ok((model, manifest))
 }
@@ -199,6 +209,7 @@ mod tests {
 
     fn manifest() -> Manifest {
         Manifest::new(
+            Architecture::MobileNetV2,
             vec!["cat".into(), "dog".into()],
             HeadKind::Replace,
             &TrainConfig::default().preprocess(),

@@ -21,7 +21,7 @@ mod speed;
 mod trainer;
 
 pub use batch::{index_tensor, read_floats};
-pub use bench::{bench, BenchOptions, BenchReport, BenchRow, OpGroupRow, FORWARD_GFLOP_224, TRAIN_GFLOP_224};
+pub use bench::{bench, forward_gflop_224, train_gflop_224, BenchOptions, BenchReport, BenchRow, OpGroupRow};
 pub use config::{Mode, TrainConfig};
 pub use events::{
     CancelToken, EpochMetrics, Evaluation, Failure, FailureReason, PhaseKind, RunOutcome, StepProgress, Summary,

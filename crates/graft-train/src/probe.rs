@@ -9,7 +9,7 @@ use burn::module::{Module, Param};
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use graft_data::SeededRng;
-use graft_model::{Head, HeadKind, HeadSpec, ImageClassifier, MobileNetV2, WeightSource};
+use graft_model::{Backbone, Head, HeadKind, HeadSpec, ImageClassifier, WeightSource};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
@@ -185,7 +185,7 @@ pub fn synthetic_pixels(count: usize, seed: u64) -> Vec<f32> {
 /// trainer's: the dropout head, label-smoothed cross-entropy, backward, then every layer's AdamW
 /// update at its own rate ([`step_every_layer`]).
 pub(crate) struct StepModel {
-    pub backbone: MobileNetV2,
+    pub backbone: Backbone,
     pub head: Head,
     optimizer: ModuleOptimizer,
     factors: Vec<f64>,
@@ -226,7 +226,8 @@ impl StepModel {
 
     /// The optimiser's update of every layer from `grads`.
     pub fn update(&mut self, grads: &mut Gradients) {
-        let backbone = MobileNetV2 {
+        let backbone = Backbone {
+            arch: self.backbone.arch,
             stem: self.backbone.stem.clone(),
             blocks: std::mem::take(&mut self.backbone.blocks),
             last: self.backbone.last.clone(),
@@ -254,7 +255,7 @@ fn value_of<const D: usize>(param: &Param<Tensor<D>>) -> Tensor<1> {
 
 /// The watched parameters: a full 3×3 conv (the stem: the end of the backward chain, so every
 /// layer's backward shows in it), a depthwise 3×3 conv, a 1×1 conv, a BatchNorm γ and the head.
-fn watched(backbone: &MobileNetV2, head: &Head, grads: Option<&Gradients>) -> Result<Vec<(String, Tensor<1>)>, String> {
+fn watched(backbone: &Backbone, head: &Head, grads: Option<&Gradients>) -> Result<Vec<(String, Tensor<1>)>, String> {
     let depthwise = &backbone.blocks[1].layers[1];
     let pointwise = &backbone.blocks[1].layers[2];
     let named4 = [

@@ -5,7 +5,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use graft_model::{MobileNetV2, WeightSource};
+use graft_model::{Backbone, WeightSource};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
@@ -50,7 +50,7 @@ trait Work {
 }
 
 struct Features {
-    backbone: MobileNetV2,
+    backbone: Backbone,
     device: Device,
 }
 
@@ -113,7 +113,8 @@ pub async fn measure_speed(
 ) -> Result<SpeedReading, String> {
     let t0 = Instant::now();
     let device = device.clone().without_autodiff();
-    let backbone = MobileNetV2::load(pretrained, &device).map_err(|e| e.to_string())?.valid().folded();
+    let backbone =
+        Backbone::load(pretrained.architecture(), pretrained, &device).map_err(|e| e.to_string())?.valid().folded();
     let frozen = time_mode(&mut Features { backbone, device: device.clone() }, SPEED_FROZEN_BATCH, best_frozen).await?;
     let discriminative = match (&frozen.cut_short, frozen.images_per_sec, best_frozen) {
         (Some(_), Some(speed), Some(best)) => ModeSpeed {

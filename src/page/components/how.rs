@@ -67,7 +67,10 @@ pub fn HowItWorks() -> impl IntoView {
                 <div class="net">
                     <div class="io">"your picture" <br/> "224×224×3"</div>
                     <div class="backbone" class:locked=frozen>
-                        <div class="label">{move || if frozen() { "MobileNetV2 backbone — frozen (weights fixed, BatchNorm in inference mode)" } else { "MobileNetV2 backbone — learning at a lower rate" }}</div>
+                        <div class="label">{move || {
+                            let name = s.backbone.get().title();
+                            if frozen() { format!("{name} backbone — frozen (weights fixed, BatchNorm in inference mode)") } else { format!("{name} backbone — learning at a lower rate") }
+                        }}</div>
                         <div class="blocks">
                             {LAYERS.iter().enumerate().map(|(i, (name, ch))| view! {
                                 <div class="block" title=format!("features.{i}: {name}, {ch} channels")>

@@ -1,6 +1,7 @@
 //! Training settings, each with the one-line trade-off it stands for.
 
 use graft::protocol::Command;
+use graft_model::Architecture;
 use graft_project::HeadChoice;
 use graft_train::Mode;
 use leptos::prelude::*;
@@ -71,6 +72,12 @@ pub fn SettingsPanel() -> impl IntoView {
     };
     let start_from =
         move || state.start_from.get().unwrap_or_else(|| "ImageNet (MobileNetV2's pretrained weights)".into());
+    let on_backbone = move |ev| {
+        if let Ok(arch) = event_target_value(&ev).parse::<Architecture>() {
+            s.backbone.set(arch);
+            state.settings_changed();
+        }
+    };
     let head_value = move || match s.head.get() {
         HeadChoice::Replace => "replace",
         HeadChoice::Stacked => "stacked",
@@ -92,6 +99,15 @@ pub fn SettingsPanel() -> impl IntoView {
                 </label>
             </div>
             <div class="fields">
+                <label class="field"><span>"pretrained network"</span>
+                    <select data-testid="backbone" on:change=on_backbone prop:value=move || s.backbone.get().name()>
+                        {Architecture::ALL.into_iter().map(|a| view! { <option value=a.name()>{a.title()}</option> }).collect_view()}
+                    </select>
+                    <small data-testid="backbone-summary">{move || {
+                        let a = s.backbone.get();
+                        let extra = if a == Architecture::MobileNetV2 { "" } else { "; downloaded when first trained" };
+                        format!("{}{extra}", a.summary())
+                    }}</small></label>
                 <NumberField label="epochs" testid="epochs" value=s.epochs step="1" help="passes over your training images"/>
                 <NumberField label="head learning rate" testid="lr" value=s.lr step="0.0001" help="peak of the one-cycle schedule"/>
                 <Show when=move || !frozen()>

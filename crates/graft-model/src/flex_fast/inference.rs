@@ -16,8 +16,8 @@ fn flex_values<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
 }
 
 /// `conv` (bias optional), then ReLU6 if asked, in one pass over a plain-flex tensor when it is
-/// a 3x3 depthwise convolution or a dense 3x3 one over a few channels (padding 1, stride 1 or
-/// 2); `None` for any other layer or tensor.
+/// a depthwise convolution (3x3 or 5x5, any explicit padding, stride 1 or 2) or a dense 3x3 one
+/// over a few channels (padding 1); `None` for any other layer or tensor.
 pub(crate) fn conv(x: &Tensor<4>, conv: &Conv2d, relu6: bool) -> Option<Tensor<4>> {
     // Depthwise wins where both fit (one channel, one group): the two compute the same thing.
     let depthwise = depthwise_geometry(x, conv);
@@ -54,7 +54,7 @@ mod tests {
     use burn::nn::PaddingConfig2d;
     use burn::tensor::{Device, Distribution};
 
-    use super::super::test_support::{depthwise_conv, max_diff};
+    use super::super::test_support::{depthwise_conv, max_diff, same_depthwise_conv};
     use super::*;
 
     fn assert_matches_burn(layer: &Conv2d, x: &Tensor<4>) {
@@ -73,6 +73,15 @@ mod tests {
         for stride in [1, 2] {
             let x = Tensor::<4>::random([2, 5, 9, 12], Distribution::Normal(0.0, 4.0), &device);
             assert_matches_burn(&depthwise_conv(5, stride, &device), &x);
+        }
+    }
+
+    #[test]
+    fn same_padded_3x3_and_5x5_depthwise_match_burn_conv_on_flex() {
+        let device = Device::flex();
+        for (kernel, stride, size) in [(3, 2, 12), (5, 2, 12), (5, 1, 9), (5, 2, 7), (3, 1, 8)] {
+            let x = Tensor::<4>::random([2, 5, size, size], Distribution::Normal(0.0, 4.0), &device);
+            assert_matches_burn(&same_depthwise_conv(5, kernel, stride, size, &device), &x);
         }
     }
 

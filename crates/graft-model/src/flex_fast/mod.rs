@@ -17,6 +17,7 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::depthwise::Depthwise3x3;
+use crate::depthwise_general::DepthwiseGeneral;
 use crate::small_conv::{SmallConv3x3, MAX_SMALL_CONV_CHANNELS};
 
 /// Whether `x` is an f32 tensor on flex, with (`autodiff`) or without autodiff. (Device
@@ -47,13 +48,84 @@ fn kernel_3x3_stride(conv: &Conv2d) -> Option<usize> {
     fits.then_some(conv.stride[0])
 }
 
-/// The kernel's geometry when `conv` is a 3x3 depthwise convolution with padding 1 and stride
-/// 1 or 2 over `x`.
-fn depthwise_geometry(x: &Tensor<4>, conv: &Conv2d) -> Option<Depthwise3x3> {
+/// A depthwise layer's kernel: the tuned 3x3 one for PyTorch's padding 1, the general one for
+/// other kernels and paddings (EfficientNet-Lite0's 5x5 and SAME padding).
+#[derive(Debug, Clone, Copy)]
+enum DepthwiseKernel {
+    Tuned(Depthwise3x3),
+    General(DepthwiseGeneral),
+}
+
+impl DepthwiseKernel {
+    fn out_size(&self) -> (usize, usize) {
+        match self {
+            Self::Tuned(g) => g.out_size(),
+            Self::General(g) => g.out_size(),
+        }
+    }
+
+    /// `[batch, channels, height, width]` of the input.
+    fn input_dims(&self) -> [usize; 4] {
+        match *self {
+            Self::Tuned(g) => [g.batch, g.channels, g.height, g.width],
+            Self::General(g) => [g.batch, g.channels, g.height, g.width],
+        }
+    }
+
+    fn weight_dims(&self) -> [usize; 4] {
+        match *self {
+            Self::Tuned(g) => [g.channels, 1, 3, 3],
+            Self::General(g) => [g.channels, 1, g.kernel, g.kernel],
+        }
+    }
+
+    fn run(&self, input: &[f32], weight: &[f32], bias: &[f32], relu6: bool) -> Vec<f32> {
+        match self {
+            Self::Tuned(g) => g.run(input, weight, bias, relu6),
+            Self::General(g) => g.run(input, weight, bias, relu6),
+        }
+    }
+
+    fn input_grad(&self, grad: &[f32], weight: &[f32]) -> Vec<f32> {
+        match self {
+            Self::Tuned(g) => g.input_grad(grad, weight),
+            Self::General(g) => g.input_grad(grad, weight),
+        }
+    }
+
+    fn weight_grad(&self, input: &[f32], grad: &[f32]) -> Vec<f32> {
+        match self {
+            Self::Tuned(g) => g.weight_grad(input, grad),
+            Self::General(g) => g.weight_grad(input, grad),
+        }
+    }
+}
+
+/// The kernel for `conv` over `x` when it is a depthwise convolution one of them computes:
+/// 3x3 with padding 1 (tuned), or any odd square kernel with explicit padding, stride 1 or 2.
+fn depthwise_geometry(x: &Tensor<4>, conv: &Conv2d) -> Option<DepthwiseKernel> {
     let [batch, channels, height, width] = x.dims();
-    let stride = kernel_3x3_stride(conv)?;
-    let depthwise = conv.groups == channels && conv.weight.dims() == [channels, 1, 3, 3];
-    depthwise.then_some(Depthwise3x3 { batch, channels, height, width, stride })
+    let [k, k_cols] = conv.kernel_size;
+    let depthwise = conv.groups == channels && conv.weight.dims() == [channels, 1, k, k_cols];
+    if !depthwise || k != k_cols || conv.dilation != [1, 1] || conv.stride[0] != conv.stride[1] {
+        return None;
+    }
+    if let Some(stride) = kernel_3x3_stride(conv) {
+        return Some(DepthwiseKernel::Tuned(Depthwise3x3 { batch, channels, height, width, stride }));
+    }
+    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else { return None };
+    let stride = conv.stride[0];
+    let g = DepthwiseGeneral {
+        batch,
+        channels,
+        height,
+        width,
+        kernel: k,
+        stride,
+        pad_rows: (top, bottom),
+        pad_cols: (left, right),
+    };
+    g.fits().then_some(DepthwiseKernel::General(g))
 }
 
 /// The kernel's geometry when `conv` is a dense 3x3 convolution over a few input channels.
@@ -109,6 +181,17 @@ mod test_support {
         Conv2dConfig::new([channels, channels], [3, 3])
             .with_stride([stride, stride])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .with_groups(channels)
+            .init(device)
+    }
+
+    /// EfficientNet-Lite0's depthwise layers: `kernel`×`kernel` with TensorFlow's SAME padding
+    /// for a `size`×`size` input (asymmetric at stride 2 on even sizes).
+    pub fn same_depthwise_conv(channels: usize, kernel: usize, stride: usize, size: usize, device: &Device) -> Conv2d {
+        let (before, after) = crate::blocks::Padding::Same.pads(size, kernel, stride);
+        Conv2dConfig::new([channels, channels], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(before, before, after, after))
             .with_groups(channels)
             .init(device)
     }

@@ -13,8 +13,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
-use super::{clamp_relu6, depthwise_geometry, flex_raw, on_flex, zip_chunks};
-use crate::depthwise::Depthwise3x3;
+use super::{clamp_relu6, depthwise_geometry, flex_raw, on_flex, zip_chunks, DepthwiseKernel};
 
 /// The backward step of [`depthwise_autodiff`]: the kernel's input and weight gradients.
 #[derive(Debug)]
@@ -22,7 +21,7 @@ struct DepthwiseBackward;
 
 impl Backward<Flex, 2> for DepthwiseBackward {
     /// The geometry, the layer's input and its weight.
-    type State = (Depthwise3x3, FlexTensor, FlexTensor);
+    type State = (DepthwiseKernel, FlexTensor, FlexTensor);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [input_node, weight_node] = ops.parents;
@@ -30,17 +29,17 @@ impl Backward<Flex, 2> for DepthwiseBackward {
         let (g, input, weight) = ops.state;
         if let Some(node) = input_node {
             let dx = g.input_grad(grad.storage(), weight.storage());
-            grads.register::<Flex>(node.id, flex_raw(dx, [g.batch, g.channels, g.height, g.width]));
+            grads.register::<Flex>(node.id, flex_raw(dx, g.input_dims()));
         }
         if let Some(node) = weight_node {
             let dw = g.weight_grad(input.storage(), grad.storage());
-            grads.register::<Flex>(node.id, flex_raw(dw, [g.channels, 1, 3, 3]));
+            grads.register::<Flex>(node.id, flex_raw(dw, g.weight_dims()));
         }
     }
 }
 
 /// The bias-free depthwise convolution of a trainable layer on flex's autodiff device, forward
-/// and backward by [`Depthwise3x3`]; `None` elsewhere.
+/// and backward by the depthwise kernels; `None` elsewhere.
 pub(crate) fn depthwise_autodiff(x: &Tensor<4>, conv: &Conv2d) -> Option<Tensor<4>> {
     if !on_flex(x, true) || conv.bias.is_some() {
         return None;
@@ -49,9 +48,10 @@ pub(crate) fn depthwise_autodiff(x: &Tensor<4>, conv: &Conv2d) -> Option<Tensor<
     let input = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let weight = conv.weight.val().try_into_primitive::<Autodiff<Flex>>().ok()?;
     let (oh, ow) = geometry.out_size();
-    let zeros = vec![0.0; geometry.channels];
+    let [batch, channels, ..] = geometry.input_dims();
+    let zeros = vec![0.0; channels];
     let forward = |x: &FlexTensor, w: &FlexTensor| {
-        flex_raw(geometry.run(x.storage(), w.storage(), &zeros, false), [geometry.batch, geometry.channels, oh, ow])
+        flex_raw(geometry.run(x.storage(), w.storage(), &zeros, false), [batch, channels, oh, ow])
     };
     let x_values = input.primitive().to_contiguous();
     let w_values = weight.primitive().to_contiguous();
@@ -106,7 +106,7 @@ pub(super) fn relu6(x: FloatTensor<Autodiff<Flex>>) -> FloatTensor<Autodiff<Flex
 mod tests {
     use burn::tensor::{Device, Distribution};
 
-    use super::super::test_support::{depthwise_conv, max_diff};
+    use super::super::test_support::{depthwise_conv, max_diff, same_depthwise_conv};
     use super::*;
     use crate::cores::tests::serially;
 
@@ -134,9 +134,17 @@ mod tests {
 
     fn check_depthwise_autodiff() {
         let device = Device::flex().autodiff();
-        for stride in [1, 2] {
-            let conv = Conv2d { bias: None, ..depthwise_conv(4, stride, &device) };
-            let x = Tensor::<4>::random([2, 4, 7, 10], Distribution::Normal(0.0, 1.0), &device).require_grad();
+        // MobileNetV2's 3x3 (padding 1) and EfficientNet-Lite0's SAME-padded 3x3 and 5x5.
+        let layers = [
+            (1, depthwise_conv(4, 1, &device)),
+            (2, depthwise_conv(4, 2, &device)),
+            (2, same_depthwise_conv(4, 3, 2, 10, &device)),
+            (1, same_depthwise_conv(4, 5, 1, 10, &device)),
+            (2, same_depthwise_conv(4, 5, 2, 10, &device)),
+        ];
+        for (stride, layer) in layers {
+            let conv = Conv2d { bias: None, ..layer };
+            let x = Tensor::<4>::random([2, 4, 10, 10], Distribution::Normal(0.0, 1.0), &device).require_grad();
             let want = conv.forward(x.clone());
             let want_grads = upstream(want.clone()).backward();
             let got = depthwise_autodiff(&x, &conv).expect("flex autodiff takes the kernel");

@@ -16,8 +16,8 @@ use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::{DType, Device, Tensor};
 
 use super::ops::{LayerSpec, MobileNetOps};
+use crate::backbone::Backbone;
 use crate::blocks::{ConvBn, InvertedResidual};
-use crate::mobilenet::MobileNetV2;
 
 /// Whether the GPU path is on (the default). Off, MobileNetV2 runs burn's generic ops on the
 /// GPU as well: the baseline that benchmarks and tests compare the kernels with.
@@ -127,7 +127,7 @@ fn block(block: &InvertedResidual, input: &Tensor<4>) -> Tensor<4> {
 }
 
 /// The last block's activations, NHWC `[N, H/32, W/32, 1280]`.
-pub(crate) fn feature_map_nhwc(net: &MobileNetV2, images: Tensor<4>) -> Tensor<4> {
+pub(crate) fn feature_map_nhwc(net: &Backbone, images: Tensor<4>) -> Tensor<4> {
     let mut x = stem(&net.stem, images);
     for b in &net.blocks {
         x = block(b, &x);

@@ -51,7 +51,8 @@ pub fn onnx_from_export(bundle: &ExportBundle) -> Result<Vec<u8>, OnnxError> {
 /// The ONNX model of a MobileNetV2 classifier with torchvision-named `weights`.
 pub fn onnx_model(weights: &WeightMap, manifest: &Manifest) -> Result<ModelProto, OnnxError> {
     if manifest.architecture != "mobilenet_v2" {
-        return Err(OnnxError::Export(format!("unknown architecture {}", manifest.architecture)));
+        // The graph is written from MobileNetV2's plan; SAME padding is not written yet.
+        return Err(OnnxError::Export(format!("ONNX export covers mobilenet_v2 only, not {}", manifest.architecture)));
     }
     let classes = manifest.classes.len();
     let mut graph = GraphBuilder::default();

@@ -110,7 +110,14 @@ fn written(head: HeadKind, classes: usize) -> (ImageClassifier, Manifest, ModelP
     }
     let model = ImageClassifier::from_export(&weights, &head, classes, &device).unwrap();
     let names: Vec<String> = (0..classes).map(|i| format!("class {i}")).collect();
-    let manifest = Manifest::new(names, head, &TrainConfig::default().preprocess(), None, None);
+    let manifest = Manifest::new(
+        graft_model::Architecture::MobileNetV2,
+        names,
+        head,
+        &TrainConfig::default().preprocess(),
+        None,
+        None,
+    );
     let bytes = onnx_model(&weights, &manifest).unwrap().encode_to_vec();
     (model, manifest, ModelProto::decode(bytes.as_slice()).unwrap())
 }

@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor};
 use graft_data::{stratified_split, Dataset, DatasetError, Preprocess, SeededRng};
-use graft_model::{Head, HeadKind, ImageClassifier, MobileNetV2};
+use graft_model::{Backbone, Head, HeadKind, ImageClassifier};
 use web_time::Instant;
 
 mod extract;
@@ -101,9 +101,9 @@ pub struct Trainer {
     train_idx: Vec<usize>,
     val_idx: Vec<usize>,
     /// Frozen: on the plain device, never trained. Discriminative: on the autodiff device.
-    backbone: MobileNetV2,
+    backbone: Backbone,
     /// Frozen mode: the backbone with its BatchNorms folded, for feature extraction.
-    inference_backbone: Option<MobileNetV2>,
+    inference_backbone: Option<Backbone>,
     /// Always on the autodiff device.
     head: Head,
     optimizer: ModuleOptimizer,
@@ -268,6 +268,7 @@ impl Trainer {
 
     fn manifest(&self, model: &ImageClassifier) -> Manifest {
         Manifest::new(
+            model.arch(),
             self.dataset.classes.clone(),
             model.head.kind.clone(),
             &self.preprocess,
@@ -420,6 +421,9 @@ fn check_config(cfg: &TrainConfig, dataset: &Dataset, model: &ImageClassifier) -
     }
     if cfg.input_size < 32 {
         return err("input size must be at least 32 pixels".into());
+    }
+    if model.arch() != cfg.backbone {
+        return err(format!("the model is {} but the settings train {}", model.arch().title(), cfg.backbone.title()));
     }
     if model.head.num_classes() != dataset.classes.len() {
         return err(format!(

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Gradients, Tensor};
 use graft_data::SeededRng;
-use graft_model::{Head, MobileNetV2};
+use graft_model::{Backbone, Head};
 use web_time::Instant;
 
 use super::{EpochAccum, EvalAccum, State, Trainer};
@@ -120,7 +120,8 @@ impl Trainer {
         let count = self.backbone.num_layers();
         let factors: Vec<f64> = (0..count).map(|i| self.cfg.backbone_layer_factor(i, count)).collect();
         // The blocks move out; the stem, last layer and head are cheap handle clones (as before).
-        let backbone = MobileNetV2 {
+        let backbone = Backbone {
+            arch: self.backbone.arch,
             stem: self.backbone.stem.clone(),
             blocks: std::mem::take(&mut self.backbone.blocks),
             last: self.backbone.last.clone(),
@@ -140,10 +141,10 @@ pub(crate) fn step_every_layer(
     optimizer: &mut ModuleOptimizer,
     grads: &mut Gradients,
     head: Head,
-    mut backbone: MobileNetV2,
+    mut backbone: Backbone,
     lr: f64,
     factors: &[f64],
-) -> (Head, MobileNetV2) {
+) -> (Head, Backbone) {
     let g = GradientsParams::from_module(grads, &head);
     let head = optimizer.step(lr, head, g);
 
