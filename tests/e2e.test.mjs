@@ -627,6 +627,15 @@ describe('graft e2e', () => {
     assert.equal(await t.tid('backbone').inputValue(), 'efficientnet_lite0');
     // Back to MobileNetV2 for the steps that follow.
     await t.tid('backbone').selectOption('mobilenet_v2');
+    // The Lab's backbone comparison: both networks on the same pictures, split and settings.
+    await t.setNumber('epochs', 1);
+    await t.tid('compare-backbones-button').click();
+    await t.poll('both backbones trained', async () => (await t.tid('backbone-row').count()) === 2 && !(await t.tid('compare-backbones-button').isDisabled()), { timeout: 300_000 });
+    const arches = await t.tid('backbone-row').evaluateAll((rows) => rows.map((r) => r.dataset.arch));
+    assert.deepEqual(arches, ['mobilenet_v2', 'efficientnet_lite0']);
+    const verdict = (await t.tid('backbone-status').textContent()) ?? '';
+    console.log(`  compare backbones: ${verdict}`);
+    assert.match(verdict, /validation pictures.* trained [\d.]+× as fast here/);
   }, 600_000);
 
   step('9. webcam: hold to record frames into a class, train, classify live', async () => {

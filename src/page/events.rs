@@ -18,6 +18,7 @@ pub fn apply(state: &AppState, event: Event) {
                 state.bench_running.set(false);
                 state.lab.progress.set(None);
                 state.lab.compare_running.set(false);
+                state.lab.backbone_running.set(false);
             }
             state.job.set(running);
         }

@@ -1,6 +1,6 @@
 //! The teaching lab's events from the worker, as signal updates.
 
-use graft_lab::CompareEvent;
+use graft_lab::{BackboneCompareEvent, CompareEvent};
 use graft_train::TrainEvent;
 use leptos::prelude::*;
 
@@ -41,6 +41,22 @@ pub fn apply(state: &AppState, event: Event) {
         Event::CompareDone => {
             lab.compare_running.set(false);
             lab.compare_status.set(Some("done: pick a row's model to try it".into()));
+        }
+        Event::BackboneCompare(BackboneCompareEvent::Started { index, of, arch }) => {
+            lab.backbone_status.set(Some(format!("run {} of {of}: {}", index + 1, arch.title())));
+        }
+        Event::BackboneCompare(BackboneCompareEvent::Train { index, run_event: TrainEvent::Epoch(m) }) => {
+            lab.backbone_status.update(|s| {
+                let base = s.as_deref().unwrap_or("").split(" · ").next().unwrap_or("").to_string();
+                *s = Some(format!("{base} · epoch {} done (run {})", m.epoch, index + 1));
+            });
+        }
+        Event::BackboneCompare(BackboneCompareEvent::Row { row, .. }) => {
+            lab.backbone_rows.update(|rows| rows.push(row))
+        }
+        Event::BackboneCompareDone { verdict } => {
+            lab.backbone_running.set(false);
+            lab.backbone_status.set(Some(verdict));
         }
         Event::LrFinder(result) => {
             lab.progress.set(None);

@@ -389,6 +389,13 @@ impl Engine {
                 }
             }
             Command::UseCompareModel { index } => crate::worker::lab::use_compare_model(self, index).await,
+            Command::CompareBackbones => {
+                // Stop ends it between steps, keeping the rows it finished.
+                if let Some(job) = self.jobs.begin(JobKind::CompareBackbones) {
+                    let engine = self.clone();
+                    spawn_local(async move { crate::worker::lab::compare_backbones(&engine, &job.cancel).await });
+                }
+            }
             Command::LrFind => {
                 self.spawn_job(JobKind::LrFind, |e| async move { crate::worker::lab::lr_find(&e).await })
             }

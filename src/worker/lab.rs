@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use graft_data::{rgba_to_rgb, Dataset};
 use graft_lab::{
-    backbone_knowledge, backbone_view, grad_cam, layer_changes, lr_find_for_run, most_confused, pca_2d,
-    pretrained_view, run_compare, top_losses, CompareEvent, KnowledgeStage, LrFindStage,
+    backbone_knowledge, backbone_verdict, backbone_view, grad_cam, layer_changes, lr_find_for_run, most_confused,
+    pca_2d, pretrained_view, run_backbone_compare, run_compare, top_losses, CompareEvent, KnowledgeStage, LrFindStage,
 };
 use graft_model::{Architecture, ImageClassifier, WeightMap};
 use graft_project::ModelStatus;
@@ -102,6 +102,33 @@ pub async fn compare(engine: &Rc<Engine>, cancel: &CancelToken) {
             post(&Event::CompareDone);
         }
         Err(e) => notice(Level::Error, format!("compare: {e}")),
+    }
+}
+
+/// Both backbones on the project's pictures, split, seed and settings (Lite0's weights are
+/// downloaded first if they never were).
+pub async fn compare_backbones(engine: &Rc<Engine>, cancel: &CancelToken) {
+    let mut pretrained = Vec::new();
+    for arch in Architecture::ALL {
+        match engine.pretrained_for(arch).await {
+            Ok(weights) => pretrained.push(weights.as_ref().clone()),
+            Err(e) => return notice(Level::Error, format!("compare backbones: {e}")),
+        }
+    }
+    let (dataset, _) = match dataset_with_ids(engine) {
+        Ok(d) => d,
+        Err(e) => return notice(Level::Error, format!("compare backbones: {e}")),
+    };
+    let device = engine.device(engine.backend());
+    let cfg = engine.project.borrow().settings.train.clone();
+    let result = run_backbone_compare(&dataset, &pretrained, &cfg, &device, cancel, |event| {
+        post(&Event::BackboneCompare(event));
+        yield_now()
+    })
+    .await;
+    match result {
+        Ok(rows) => post(&Event::BackboneCompareDone { verdict: backbone_verdict(&rows) }),
+        Err(e) => notice(Level::Error, format!("compare backbones: {e}")),
     }
 }
 

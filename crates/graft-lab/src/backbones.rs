@@ -137,8 +137,10 @@ pub fn backbone_verdict(rows: &[BackboneRow]) -> String {
     let pct = |v: f32| v * 100.0;
     let accuracy = match compare(acc_a, acc_b, n) {
         Difference::WithinNoise => format!(
-            "{:.0} % against {:.0} %: a tie on {n} validation pictures (a gap this small is within what so few can resolve), although {} scores {:.1} points higher on ImageNet.",
+            "{} {:.0} % against {} {:.0} %: a tie on {n} validation pictures (a gap this small is within what so few can resolve), although {} scores {:.1} points higher on ImageNet.",
+            a.arch.title(),
             pct(acc_a),
+            b.arch.title(),
             pct(acc_b),
             if a.imagenet_top1 > b.imagenet_top1 { a.arch.title() } else { b.arch.title() },
             (a.imagenet_top1 - b.imagenet_top1).abs()
@@ -184,7 +186,10 @@ mod tests {
     fn the_verdict_follows_the_numbers() {
         let (m, e) = (Architecture::MobileNetV2, Architecture::EfficientNetLite0);
         let tie = backbone_verdict(&[row(m, 0.80, 30.0), row(e, 0.825, 20.0)]);
-        assert!(tie.contains("a tie on 40 validation pictures"), "{tie}");
+        assert!(
+            tie.starts_with("MobileNetV2 80 % against EfficientNet-Lite0 82 %: a tie on 40 validation pictures"),
+            "{tie}"
+        );
         assert!(tie.contains("MobileNetV2 trained 1.5× as fast"), "{tie}");
         let lite_wins = backbone_verdict(&[row(m, 0.60, 30.0), row(e, 0.95, 20.0)]);
         assert!(lite_wins.starts_with("EfficientNet-Lite0 won, 95 % against 60 %"), "{lite_wins}");

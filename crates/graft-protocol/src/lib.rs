@@ -6,7 +6,7 @@
 //! serde-wasm-bindgen, byte buffers as `Uint8Array`), `files` an optional array of `File`s
 //! that travel beside it (structured clone, no copy).
 
-use graft_lab::{CompareEvent, LrFinderResult};
+use graft_lab::{BackboneCompareEvent, CompareEvent, LrFinderResult};
 use graft_model::kernel_check::KernelCheck;
 use graft_project::{ModelStatus, Settings};
 use graft_train::{BenchReport, Mode, QuantityDiff, RunOutcome, SpeedReading, Tolerance, TrainEvent};
@@ -238,6 +238,8 @@ pub enum Command {
     UseCompareModel {
         index: usize,
     },
+    /// The same data, split, seed and settings trained on each backbone.
+    CompareBackbones,
     LrFind,
     Interpret,
     Saliency {
@@ -383,6 +385,7 @@ pub enum Level {
 pub enum JobKind {
     Train,
     Compare,
+    CompareBackbones,
     LrFind,
     CheckData,
     Interpret,
@@ -397,6 +400,7 @@ impl JobKind {
         match self {
             Self::Train => "a training run",
             Self::Compare => "Compare",
+            Self::CompareBackbones => "the backbone comparison",
             Self::LrFind => "the LR finder",
             Self::CheckData => "the data checks",
             Self::Interpret => "the interpretation",
@@ -510,6 +514,11 @@ pub enum Event {
     },
     Compare(CompareEvent),
     CompareDone,
+    BackboneCompare(BackboneCompareEvent),
+    /// The comparison ended; its verdict, written from the table's numbers.
+    BackboneCompareDone {
+        verdict: String,
+    },
     LrFinder(LrFinderResult),
     Interpretation {
         classes: Vec<String>,

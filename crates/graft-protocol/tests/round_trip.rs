@@ -5,7 +5,7 @@
 //! `variant` functions have no wildcard arm, so a new variant does not compile until it has a
 //! sample here.
 
-use graft_lab::{CompareEvent, Lesson, LrFinderResult};
+use graft_lab::{BackboneCompareEvent, CompareEvent, Lesson, LrFinderResult};
 use graft_project::{ModelStatus, Settings};
 use graft_protocol::*;
 use graft_train::{FailureReason, Mode, PhaseKind, RunOutcome, TrainEvent};
@@ -51,9 +51,10 @@ fn command_variant(c: &Command) -> usize {
         Command::Knowledge => 28,
         Command::StartFrom => 29,
         Command::StartFromImagenet => 30,
+        Command::CompareBackbones => 31,
     }
 }
-const COMMANDS: usize = 31;
+const COMMANDS: usize = 32;
 
 fn event_variant(e: &Event) -> usize {
     match e {
@@ -90,9 +91,11 @@ fn event_variant(e: &Event) -> usize {
         Event::Saliency { .. } => 30,
         Event::Map { .. } => 31,
         Event::Knowledge(_) => 32,
+        Event::BackboneCompare(_) => 33,
+        Event::BackboneCompareDone { .. } => 34,
     }
 }
-const EVENTS: usize = 33;
+const EVENTS: usize = 35;
 
 fn frame() -> Frame {
     Frame { width: 2, height: 1, rgba: vec![1, 2, 3, 255, 4, 5, 6, 255] }
@@ -136,6 +139,7 @@ fn commands() -> Vec<Command> {
         Command::DebugLoseGpu,
         Command::CheckData,
         Command::Compare,
+        Command::CompareBackbones,
         Command::UseCompareModel { index: 2 },
         Command::LrFind,
         Command::Interpret,
@@ -206,6 +210,12 @@ fn events() -> Vec<Event> {
             run_event: TrainEvent::Phase { phase: PhaseKind::TrainingHead },
         }),
         Event::CompareDone,
+        Event::BackboneCompare(BackboneCompareEvent::Started {
+            index: 1,
+            of: 2,
+            arch: graft_model::Architecture::EfficientNetLite0,
+        }),
+        Event::BackboneCompareDone { verdict: "a tie".into() },
         Event::LrFinder(LrFinderResult {
             lrs: vec![1e-5, 1e-4],
             losses: vec![1.1, 0.9],

@@ -30,6 +30,7 @@ pub fn LabPanel() -> impl IntoView {
             })}
             <DataChecks/>
             <Compare/>
+            <CompareBackbones/>
             <LrFinder/>
             <Interpretation/>
             <Saliency/>
@@ -117,6 +118,45 @@ fn Compare() -> impl IntoView {
                     }).collect_view()}</tbody>
                 </table>
                 <LineChart title="validation accuracy per epoch" series=curves unit_range=true/>
+            </Show>
+        </div>
+    }
+}
+
+/// Both pretrained networks on the same pictures, split, seed and settings, side by side.
+#[component]
+fn CompareBackbones() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let lab = state.lab;
+    let run = move |_| {
+        lab.backbone_rows.set(Vec::new());
+        lab.backbone_running.set(true);
+        lab.backbone_status.set(Some("starting".into()));
+        state.send(&Command::CompareBackbones);
+    };
+    view! {
+        <div class="lab-part">
+            <h3>"Compare the backbones "
+                <button data-testid="compare-backbones-button" disabled=move || lab.backbone_running.get() on:click=run>"run both"</button>
+                <button disabled=move || !lab.backbone_running.get() on:click=move |_| state.send(&Command::Stop)>"stop"</button></h3>
+            <p class="hint">"MobileNetV2 and EfficientNet-Lite0 trained on the same pictures, split and seed, in your mode and with your settings: which pretrained features suit your classes, and what they cost."</p>
+            {move || lab.backbone_status.get().map(|s| view! { <p class="progress-text" data-testid="backbone-status">{s}</p> })}
+            <Show when=move || !lab.backbone_rows.with(Vec::is_empty)>
+                <table class="confusion compare" data-testid="backbone-table">
+                    <thead><tr><th>"backbone"</th><th>"val accuracy"</th><th>"seconds"</th><th>"img/s"</th><th>"model MB"</th>
+                        <th>"M multiply-adds"</th><th>"ImageNet top-1"</th></tr></thead>
+                    <tbody>{move || lab.backbone_rows.get().into_iter().map(|r| view! {
+                        <tr data-testid="backbone-row" data-arch=r.arch.name() data-acc=r.val_accuracy.unwrap_or(-1.0).to_string()>
+                            <td><b>{r.arch.title()}</b></td>
+                            <td>{pct(r.val_accuracy)}</td>
+                            <td>{format!("{:.1}", r.seconds)}</td>
+                            <td>{format!("{:.1}", r.images_per_sec)}</td>
+                            <td>{format!("{:.1}", r.model_mb)}</td>
+                            <td>{format!("{:.0}", r.multiply_adds_m)}</td>
+                            <td>{format!("{:.1} %", r.imagenet_top1)}</td>
+                        </tr>
+                    }).collect_view()}</tbody>
+                </table>
             </Show>
         </div>
     }
