@@ -6,12 +6,12 @@ Run once after `pip install torch torchvision pillow` and scripts/fetch-weights.
     python3 scripts/make_reference.py
 """
 import json
-import math
 import pathlib
 
 import torch
 import torchvision
-from PIL import Image
+
+from reference_inputs import fixed_input, photo_rgb
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 weights = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1
@@ -20,21 +20,8 @@ model.load_state_dict(torch.load(ROOT / "weights/mobilenet_v2-b0353104.pth", map
 model.eval()
 
 
-def fixed_input(n, size):
-    # Same formula as the Rust test: a smooth, non-trivial pattern in roughly [-2, 2].
-    x = torch.empty(n, 3, size, size)
-    for b in range(n):
-        for c in range(3):
-            for h in range(size):
-                for w in range(size):
-                    x[b, c, h, w] = 2.0 * math.sin(0.05 * (h + 1) * (c + 1) + 0.03 * w * (b + 1)) * math.cos(0.02 * (w + b))
-    return x
-
-
 def photo_tensor(path):
-    img = Image.open(path).convert("RGBA")
-    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-    img = Image.alpha_composite(white, img).convert("RGB")
+    img = photo_rgb(path)
     tf = torchvision.transforms.Compose([
         torchvision.transforms.Resize(256),
         torchvision.transforms.CenterCrop(224),

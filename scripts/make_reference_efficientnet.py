@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from reference_inputs import fixed_input, photo_rgb
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # (expansion, kernel, first stride, output channels, repeats): EfficientNet-B0's stages.
 STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
@@ -83,22 +85,9 @@ class EfficientNetLite0(nn.Module):
         return self._fc(x.mean((2, 3)))
 
 
-def fixed_input(n, size):
-    # Same formula as the Rust test and scripts/make_reference.py.
-    x = torch.empty(n, 3, size, size)
-    for b in range(n):
-        for c in range(3):
-            for h in range(size):
-                for w in range(size):
-                    x[b, c, h, w] = 2.0 * math.sin(0.05 * (h + 1) * (c + 1) + 0.03 * w * (b + 1)) * math.cos(0.02 * (w + b))
-    return x
-
-
 def photo_tensor(path):
     # Shorter side to 256, centre 224, then Lite's (x - 127) / 128 on 0..255 pixels.
-    img = Image.open(path).convert("RGBA")
-    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-    img = Image.alpha_composite(white, img).convert("RGB")
+    img = photo_rgb(path)
     w, h = img.size
     scale = 256 / min(w, h)
     img = img.resize((round(w * scale), round(h * scale)), Image.BILINEAR)

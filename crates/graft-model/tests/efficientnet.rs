@@ -7,7 +7,7 @@
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{fixed_input, ranked, reference_from, reference_logits, repo, weights_file};
+use common::{fixed_input, grad_values, ranked, reference_from, reference_logits, repo, weights_file};
 use graft_model::{imagenet_labels, Architecture, HeadKind, HeadSpec, ImageClassifier, WeightMap, WeightSource};
 
 fn pretrained() -> WeightMap {
@@ -102,16 +102,12 @@ fn the_replaced_head_is_fresh_and_named_like_efficientnet_pytorchs() {
 /// here), relative to each gradient's largest entry.
 #[test]
 fn flex_kernel_gradients_match_burns_convolutions_on_wgpu() {
-    let x = || TensorData::new(fixed_input(2, 64), [2, 3, 64, 64]);
     let grads = |device: Device| -> Vec<(String, Vec<f32>)> {
         let device = device.autodiff();
         let spec = HeadSpec { kind: HeadKind::Replace, num_classes: 4, seed: 3 };
         let model = ImageClassifier::from_pretrained(&pretrained(), &spec, &device).unwrap();
-        let logits = model.forward(Tensor::<4>::from_data(x(), &device));
-        let weights = Tensor::<2>::from_floats([[1.0, -2.0, 0.5, 3.0], [-1.0, 0.25, 2.0, -0.5]], &device);
-        let g = (logits * weights).sum().backward();
-        let read = |t: Option<Tensor<4>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
-        let read1 = |t: Option<Tensor<1>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
+        let g = common::weighted_logits(&model, &device).backward();
+        let read = |t| grad_values::<4>(t);
         let b = &model.backbone;
         // _blocks.1: 3x3 stride 2; _blocks.3: 5x5 stride 2; _blocks.4: 5x5 stride 1 (residual).
         let depthwise = |i: usize| read(b.blocks[i].layers[1].conv.weight.grad(&g));
@@ -120,17 +116,9 @@ fn flex_kernel_gradients_match_burns_convolutions_on_wgpu() {
             ("3x3 s2 depthwise".into(), depthwise(1)),
             ("5x5 s2 depthwise".into(), depthwise(3)),
             ("5x5 s1 depthwise".into(), depthwise(4)),
-            ("5x5 s1 depthwise γ".into(), read1(b.blocks[4].layers[1].bn.gamma.grad(&g))),
+            ("5x5 s1 depthwise γ".into(), grad_values::<1>(b.blocks[4].layers[1].bn.gamma.grad(&g))),
             ("head conv".into(), read(b.last.conv.weight.grad(&g))),
         ]
     };
-    let flex = grads(Device::flex());
-    let gpu = grads(Device::wgpu(Default::default()));
-    for ((name, want), (_, got)) in flex.iter().zip(&gpu) {
-        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let err = want.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale.max(1e-12);
-        println!("{name}: largest |gradient| {scale:e}, relative difference {err:e}");
-        assert!(scale > 0.0, "{name}: no gradient reached it");
-        assert!(err < 1e-3, "{name}: flex differs from wgpu by {err} (relative)");
-    }
+    common::assert_gradients_match(&grads(Device::wgpu(Default::default())), &grads(Device::flex()), "flex");
 }

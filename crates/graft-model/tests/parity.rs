@@ -205,17 +205,13 @@ fn a_head_that_does_not_fit_is_an_error_not_a_panic() {
 #[cfg(feature = "gpu")]
 #[test]
 fn wgpu_gradients_match_flex() {
-    let x = || TensorData::new(fixed_input(2, 64), [2, 3, 64, 64]);
     let grads = |device: Device| -> Vec<(String, Vec<f32>)> {
         let device = device.autodiff();
         let spec = HeadSpec { kind: HeadKind::Replace, num_classes: 4, seed: 3 };
         let model = ImageClassifier::from_pretrained(&pretrained(), &spec, &device).unwrap();
-        let logits = model.forward(Tensor::<4>::from_data(x(), &device));
-        let weights = Tensor::<2>::from_floats([[1.0, -2.0, 0.5, 3.0], [-1.0, 0.25, 2.0, -0.5]], &device);
-        let g = (logits * weights).sum().backward();
-        let read = |t: Option<Tensor<4>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
-        let read1 = |t: Option<Tensor<1>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
-        let read2 = |t: Option<Tensor<2>>| t.expect("a gradient").into_data().try_into_vec::<f32>().unwrap();
+        let g = common::weighted_logits(&model, &device).backward();
+        let read = |t| common::grad_values::<4>(t);
+        let read1 = |t| common::grad_values::<1>(t);
         let b = &model.backbone;
         let block = &b.blocks[3]; // features.4: expand, depthwise, project, with a residual
         vec![
@@ -228,18 +224,12 @@ fn wgpu_gradients_match_flex() {
             ("project conv".into(), read(block.layers[2].conv.weight.grad(&g))),
             ("project β".into(), read1(block.layers[2].bn.beta.grad(&g))),
             ("last conv".into(), read(b.last.conv.weight.grad(&g))),
-            ("head".into(), read2(model.head.linear.weight.grad(&g))),
+            ("head".into(), common::grad_values::<2>(model.head.linear.weight.grad(&g))),
         ]
     };
     let flex = grads(Device::flex());
     let gpu = grads(Device::wgpu(Default::default()));
-    for ((name, want), (_, got)) in flex.iter().zip(&gpu) {
-        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let err = want.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale.max(1e-12);
-        println!("{name}: largest |gradient| {scale:e}, relative difference {err:e}");
-        assert!(scale > 0.0, "{name}: no gradient reached it");
-        assert!(err < 1e-3, "{name}: wgpu differs from flex by {err} (relative)");
-    }
+    common::assert_gradients_match(&flex, &gpu, "wgpu");
 }
 
 /// The page downloads the backbone as f16 (half the bytes). The file must hold exactly the

@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use graft_model::WeightMap;
+use burn::tensor::{Device, Tensor, TensorData};
+use graft_model::{ImageClassifier, WeightMap};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -50,6 +51,30 @@ pub fn fixed_input(n: usize, size: usize) -> Vec<f32> {
         }
     }
     x
+}
+
+/// A training step's loss: the model's 4 logits on a fixed 64² batch of 2, weighted so that
+/// every logit's gradient differs.
+pub fn weighted_logits(model: &ImageClassifier, device: &Device) -> Tensor<1> {
+    let x = Tensor::<4>::from_data(TensorData::new(fixed_input(2, 64), [2, 3, 64, 64]), device);
+    let weights = Tensor::<2>::from_floats([[1.0, -2.0, 0.5, 3.0], [-1.0, 0.25, 2.0, -0.5]], device);
+    (model.forward(x) * weights).sum()
+}
+
+/// A gradient's values (it must exist).
+pub fn grad_values<const D: usize>(grad: Option<Tensor<D>>) -> Vec<f32> {
+    grad.expect("a gradient").into_data().try_into_vec::<f32>().unwrap()
+}
+
+/// Each named gradient of `other` equals `reference`'s within 1e-3 of its largest entry.
+pub fn assert_gradients_match(reference: &[(String, Vec<f32>)], other: &[(String, Vec<f32>)], what: &str) {
+    for ((name, want), (_, got)) in reference.iter().zip(other) {
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let err = want.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale.max(1e-12);
+        println!("{name}: largest |gradient| {scale:e}, relative difference {err:e}");
+        assert!(scale > 0.0, "{name}: no gradient reached it");
+        assert!(err < 1e-3, "{name}: {what} differs by {err} (relative)");
+    }
 }
 
 /// Indices of `logits` from the largest down.
