@@ -1,7 +1,11 @@
 //! ONNX export: the whole classifier as one ONNX model (opset 17), written in Rust with `prost`.
 //!
+//! - Either backbone, written from its plan (`Architecture::plan`): MobileNetV2 or
+//!   EfficientNet-Lite0. TensorFlow's SAME padding (Lite0) becomes explicit, possibly lopsided
+//!   `pads` for the graph's fixed input size.
 //! - Every BatchNorm is folded into its convolution (weights `w·γ/√(var+ε)`, bias
-//!   `β − mean·γ/√(var+ε)`): the export is for inference, where BatchNorm is that affine map.
+//!   `β − mean·γ/√(var+ε)`, each layer with its own ε): the export is for inference, where
+//!   BatchNorm is that affine map.
 //! - Input `input: float32[batch, 3, S, S]` is the image already normalised as the manifest says
 //!   (`(x/255 − mean)/std`, RGB, S = `input_size`) — the same tensor graft and torchvision take.
 //! - Outputs `logits: float32[batch, classes]` and `probabilities` (their softmax).
@@ -10,7 +14,7 @@
 
 mod proto;
 
-use graft_model::{mobilenet_v2_plan, HeadKind, PlannedLayer, WeightError, WeightMap, FEATURE_DIM, IMAGENET_CLASSES};
+use graft_model::{HeadKind, PlannedLayer, WeightError, WeightMap, FEATURE_DIM, IMAGENET_CLASSES};
 use prost::Message;
 
 use crate::export::{ExportBundle, Manifest, MANIFEST_FILE, WEIGHTS_FILE};
@@ -24,8 +28,6 @@ use proto::{
 pub const OPSET: i64 = 17;
 /// ONNX IR version that goes with opset 17.
 const IR_VERSION: i64 = 8;
-/// torchvision's BatchNorm epsilon (what the model was trained with).
-const BN_EPSILON: f64 = 1e-5;
 pub const INPUT_NAME: &str = "input";
 pub const LOGITS_NAME: &str = "logits";
 pub const PROBABILITIES_NAME: &str = "probabilities";
@@ -48,37 +50,38 @@ pub fn onnx_from_export(bundle: &ExportBundle) -> Result<Vec<u8>, OnnxError> {
     Ok(onnx_model(&weights, &manifest)?.encode_to_vec())
 }
 
-/// The ONNX model of a MobileNetV2 classifier with torchvision-named `weights`.
+/// The ONNX model of a classifier with the export's `weights` (the names of the manifest's
+/// architecture).
 pub fn onnx_model(weights: &WeightMap, manifest: &Manifest) -> Result<ModelProto, OnnxError> {
-    if manifest.architecture != "mobilenet_v2" {
-        // The graph is written from MobileNetV2's plan; SAME padding is not written yet.
-        return Err(OnnxError::Export(format!("ONNX export covers mobilenet_v2 only, not {}", manifest.architecture)));
-    }
+    let arch = manifest.arch().map_err(OnnxError::Export)?;
     let classes = manifest.classes.len();
     let mut graph = GraphBuilder::default();
     graph.initializer("relu6_min", &[], &[0.0]);
     graph.initializer("relu6_max", &[], &[6.0]);
 
     let mut x = INPUT_NAME.to_string();
-    for (index, block) in mobilenet_v2_plan().iter().enumerate() {
+    // The spatial side at the current layer: SAME padding depends on it.
+    let mut side = usize::try_from(manifest.input_size).map_err(|e| OnnxError::Export(e.to_string()))?;
+    for (index, block) in arch.plan().iter().enumerate() {
         let input = x.clone();
         for layer in &block.layers {
-            x = graph.conv_bn(layer, &x, weights)?;
+            x = graph.conv_bn(layer, &x, side, weights)?;
+            side = side.div_ceil(layer.spec.stride);
         }
         if block.residual {
-            x = graph.node("Add", &format!("features.{index}.add"), &[&x, &input], vec![]);
+            x = graph.node("Add", &format!("block{index}.add"), &[&x, &input], vec![]);
         }
     }
     let pooled = graph.node("GlobalAveragePool", "pool", &[&x], vec![]);
     let mut x = graph.node("Flatten", "flatten", &[&pooled], vec![int_attr("axis", 1)]);
-    let linears: Vec<(&str, usize, usize)> = match manifest.head {
+    let linears: Vec<(String, usize, usize)> = match manifest.head {
         HeadKind::Stacked => {
-            vec![("classifier.1", FEATURE_DIM, IMAGENET_CLASSES), ("classifier.2", IMAGENET_CLASSES, classes)]
+            vec![(arch.head_layer(0), FEATURE_DIM, IMAGENET_CLASSES), (arch.head_layer(1), IMAGENET_CLASSES, classes)]
         }
-        HeadKind::Replace | HeadKind::KeepImagenet { .. } => vec![("classifier.1", FEATURE_DIM, classes)],
+        HeadKind::Replace | HeadKind::KeepImagenet { .. } => vec![(arch.head_layer(0), FEATURE_DIM, classes)],
     };
     for (name, d_in, d_out) in linears {
-        x = graph.linear(name, &x, d_in, d_out, weights)?;
+        x = graph.linear(&name, &x, d_in, d_out, weights)?;
     }
     graph.rename_last_output(LOGITS_NAME);
     graph.node_named("Softmax", "softmax", &[LOGITS_NAME], PROBABILITIES_NAME, vec![int_attr("axis", 1)]);
@@ -202,8 +205,15 @@ impl GraphBuilder {
         }
     }
 
-    /// Convolution with its BatchNorm folded in, then ReLU6 (`Clip(0, 6)`) when the layer has one.
-    fn conv_bn(&mut self, layer: &PlannedLayer, input: &str, weights: &WeightMap) -> Result<String, OnnxError> {
+    /// Convolution with its BatchNorm folded in, then ReLU6 (`Clip(0, 6)`) when the layer has one;
+    /// `side` is the input's height and width.
+    fn conv_bn(
+        &mut self,
+        layer: &PlannedLayer,
+        input: &str,
+        side: usize,
+        weights: &WeightMap,
+    ) -> Result<String, OnnxError> {
         let spec = layer.spec;
         let (conv, bn) = (&layer.names.conv, &layer.names.bn);
         let shape = [spec.c_out, spec.c_in / spec.groups, spec.kernel, spec.kernel];
@@ -215,7 +225,7 @@ impl GraphBuilder {
         let var = weights.values(&format!("{bn}.running_var"), &c)?;
         let per_out = w.len() / spec.c_out;
         let scale: Vec<f64> =
-            (0..spec.c_out).map(|o| f64::from(gamma[o]) / (f64::from(var[o]) + BN_EPSILON).sqrt()).collect();
+            (0..spec.c_out).map(|o| f64::from(gamma[o]) / (f64::from(var[o]) + spec.bn_eps).sqrt()).collect();
         #[allow(clippy::cast_possible_truncation)] // f64 products back to the model's f32
         let folded: Vec<f32> = w.iter().enumerate().map(|(i, &v)| (f64::from(v) * scale[i / per_out]) as f32).collect();
         #[allow(clippy::cast_possible_truncation)]
@@ -224,13 +234,14 @@ impl GraphBuilder {
         let (w_name, b_name) = (format!("{conv}.weight_folded"), format!("{conv}.bias_folded"));
         self.initializer(&w_name, &shape, &folded);
         self.initializer(&b_name, &c, &bias);
-        let k = int(spec.kernel);
-        let pad = (k - 1) / 2;
-        let s = int(spec.stride);
+        let (k, s) = (int(spec.kernel), int(spec.stride));
+        let (before, after) = spec.padding.pads(side, spec.kernel, spec.stride);
+        let (before, after) = (int(before), int(after));
         let attrs = vec![
             int_attr("group", int(spec.groups)),
             ints_attr("kernel_shape", vec![k, k]),
-            ints_attr("pads", vec![pad, pad, pad, pad]),
+            // [top, left, bottom, right]: the input is square.
+            ints_attr("pads", vec![before, before, after, after]),
             ints_attr("strides", vec![s, s]),
         ];
         let y = self.node("Conv", conv, &[input, &w_name, &b_name], attrs);

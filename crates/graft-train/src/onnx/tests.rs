@@ -7,10 +7,10 @@ use std::collections::HashMap;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 use futures::executor::block_on;
-use graft_model::{HeadKind, HeadSpec, ImageClassifier, RandomWeights};
+use graft_model::{Architecture, HeadKind, HeadSpec, ImageClassifier, RandomWeights};
 use prost::Message;
 
 use super::*;
@@ -52,14 +52,21 @@ fn evaluate(model: &ModelProto, input: Tensor<4>, device: &Device) -> HashMap<St
             "Conv" => {
                 let weight: Tensor<4> = tensor(&tensors, &inputs[1], device);
                 let bias: Tensor<1> = tensor(&tensors, &inputs[2], device);
-                let pads = attr(node, "pads").unwrap().ints;
+                // [top, left, bottom, right]; lopsided amounts (SAME padding) are padded first.
+                let pads: Vec<usize> = attr(node, "pads").unwrap().ints.iter().map(|&p| p as usize).collect();
+                let x = maps[&inputs[0]].clone();
+                let (x, padding) = if pads[0] == pads[2] && pads[1] == pads[3] {
+                    (x, [pads[0], pads[1]])
+                } else {
+                    (x.pad((pads[1], pads[3], pads[0], pads[2]), PadMode::Constant(0.0)), [0, 0])
+                };
                 let options = ConvOptions::new(
                     pair(node, "strides"),
-                    [pads[0] as usize, pads[1] as usize],
+                    padding,
                     [1, 1],
                     attr(node, "group").unwrap().i.unwrap() as usize,
                 );
-                let y = conv2d(maps[&inputs[0]].clone(), weight, Some(bias), options);
+                let y = conv2d(x, weight, Some(bias), options);
                 maps.insert(out, y);
             }
             "Clip" => {
@@ -92,10 +99,10 @@ fn evaluate(model: &ModelProto, input: Tensor<4>, device: &Device) -> HashMap<St
     flat
 }
 
-fn written(head: HeadKind, classes: usize) -> (ImageClassifier, Manifest, ModelProto) {
+fn written(arch: Architecture, head: HeadKind, classes: usize) -> (ImageClassifier, Manifest, ModelProto) {
     let device = Device::flex();
     let spec = HeadSpec { kind: head.clone(), num_classes: classes, seed: 3 };
-    let random = ImageClassifier::from_pretrained(&RandomWeights::new(11), &spec, &device).unwrap();
+    let random = ImageClassifier::from_pretrained(&RandomWeights::for_arch(arch, 11), &spec, &device).unwrap();
     // RandomWeights' BatchNorms are identities (γ = var = 1, β = mean = 0) and its biases zero:
     // give every vector distinct values so that a wrong fold or a misplaced bias shows.
     let mut weights = block_on(random.to_weight_map()).unwrap();
@@ -110,14 +117,8 @@ fn written(head: HeadKind, classes: usize) -> (ImageClassifier, Manifest, ModelP
     }
     let model = ImageClassifier::from_export(&weights, &head, classes, &device).unwrap();
     let names: Vec<String> = (0..classes).map(|i| format!("class {i}")).collect();
-    let manifest = Manifest::new(
-        graft_model::Architecture::MobileNetV2,
-        names,
-        head,
-        &TrainConfig::default().preprocess(),
-        None,
-        None,
-    );
+    let settings = TrainConfig { backbone: arch, ..TrainConfig::default() };
+    let manifest = Manifest::new(arch, names, head, &settings.preprocess(), None, None);
     let bytes = onnx_model(&weights, &manifest).unwrap().encode_to_vec();
     (model, manifest, ModelProto::decode(bytes.as_slice()).unwrap())
 }
@@ -135,8 +136,14 @@ fn max_abs_diff(a: Tensor<2>, b: Tensor<2>) -> f32 {
 #[test]
 fn the_onnx_graph_computes_the_classifiers_logits() {
     let device = Device::flex();
-    for (head, classes) in [(HeadKind::Replace, 4), (HeadKind::Stacked, 3)] {
-        let (model, _, proto) = written(head.clone(), classes);
+    let cases = [
+        (Architecture::MobileNetV2, HeadKind::Replace, 4),
+        (Architecture::MobileNetV2, HeadKind::Stacked, 3),
+        (Architecture::EfficientNetLite0, HeadKind::Replace, 4),
+        (Architecture::EfficientNetLite0, HeadKind::Stacked, 3),
+    ];
+    for (arch, head, classes) in cases {
+        let (model, _, proto) = written(arch, head.clone(), classes);
         let x = input(2, &device);
         let expected = model.forward(x.clone());
         let outputs = evaluate(&proto, x, &device);
@@ -145,7 +152,7 @@ fn the_onnx_graph_computes_the_classifiers_logits() {
         let scale: f32 = expected.clone().abs().max().into_scalar();
         let scale = scale.max(1.0);
         let diff = max_abs_diff(logits.clone(), expected);
-        assert!(diff <= 1e-4 * scale, "{head:?}: logits differ by {diff} (scale {scale})");
+        assert!(diff <= 1e-4 * scale, "{arch:?} {head:?}: logits differ by {diff} (scale {scale})");
         let p = outputs[PROBABILITIES_NAME].clone();
         assert!(max_abs_diff(p, softmax(logits, 1)) < 1e-6);
     }
@@ -153,7 +160,7 @@ fn the_onnx_graph_computes_the_classifiers_logits() {
 
 #[test]
 fn the_onnx_file_describes_its_input_outputs_and_classes() {
-    let (_, manifest, proto) = written(HeadKind::Replace, 5);
+    let (_, manifest, proto) = written(Architecture::MobileNetV2, HeadKind::Replace, 5);
     assert_eq!(proto.ir_version, Some(8));
     assert_eq!(proto.opset_import[0].version, Some(OPSET));
     let graph = proto.graph.unwrap();
@@ -171,4 +178,23 @@ fn the_onnx_file_describes_its_input_outputs_and_classes() {
     assert_eq!(classes, manifest.classes);
     let back: Manifest = serde_json::from_str(&meta["graft_manifest"]).unwrap();
     assert_eq!(back, manifest);
+}
+
+#[test]
+fn efficientnet_lite0s_graph_has_its_layers_and_lopsided_same_padding() {
+    let (_, manifest, proto) = written(Architecture::EfficientNetLite0, HeadKind::Replace, 3);
+    assert_eq!(manifest.architecture, "efficientnet_lite0");
+    let graph = proto.graph.unwrap();
+    let ops = |op: &str| graph.node.iter().filter(|n| n.op_type.as_deref() == Some(op)).count();
+    // 49 convolutions (stem, 2 + 15×3 in the blocks, head), 9 residual adds.
+    assert_eq!((ops("Conv"), ops("Add"), ops("Gemm")), (49, 9, 1));
+    let pads = |name: &str| {
+        let conv = graph.node.iter().find(|n| n.name.as_deref() == Some(name)).expect(name);
+        attr(conv, "pads").unwrap().ints
+    };
+    // Stride 2 on an even side pads only after (224 → 112); stride 1 is centred.
+    assert_eq!(pads("_conv_stem"), [0, 0, 1, 1]);
+    assert_eq!(pads("_blocks.3._depthwise_conv"), [1, 1, 2, 2], "5×5, stride 2, 56 → 28");
+    assert_eq!(pads("_blocks.4._depthwise_conv"), [2, 2, 2, 2]);
+    assert!(graph.initializer.iter().any(|t| t.name.as_deref() == Some("_fc.weight")));
 }
