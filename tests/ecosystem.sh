@@ -7,9 +7,11 @@
 #  2. PyTorch DDP: the same model exported as a pytorch-recipe trains under
 #     `torchrun --nproc_per_node=2` (gloo, CPU): the validation loss must fall, and graft must
 #     load the result, predict the held-out photos with it and train further from it.
-#  3. EfficientNet-Lite0 in PyTorch: a Lite0 model trained by the CLI loads strictly into the
-#     module written from the checkpoint's layout (scripts/make_reference_efficientnet.py) and
-#     gives graft's probabilities (max |dp| <= 1e-4, same top-1) on the tensors graft classified.
+#  3. EfficientNet-Lite0: a Lite0 model trained by the CLI loads strictly into the PyTorch
+#     module written from the checkpoint's layout (the recipe's efficientnet_lite0.py) and gives
+#     graft's probabilities (max |dp| <= 1e-4, same top-1) on the tensors graft classified; its
+#     ONNX export passes the same checks as MobileNetV2's (SAME padding written as pads), and
+#     its pytorch-recipe trains under torchrun like MobileNetV2's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -62,3 +64,11 @@ echo "-- EfficientNet-Lite0: a frozen model (CLI), loaded strictly into PyTorch"
 logged lite0 "$graft" train "$work/photos" --backbone efficientnet_lite0 --mode frozen --epochs 2 --seed 7 --out "$work/lite0"
 "$graft" predict "$work/lite0" "${photos[@]}" --json --save-inputs "$work/lite0-inputs.npy" >"$work/lite0-predictions.jsonl"
 "$py" tests/python/lite0_check.py "$work/lite0" --inputs "$work/lite0-inputs.npy" --predictions "$work/lite0-predictions.jsonl"
+"$graft" export "$work/lite0" "$work/lite0.onnx" --format onnx
+"$py" tests/python/onnx_check.py "$work/lite0.onnx" --labels "$work/lite0/labels.json" \
+  --inputs "$work/lite0-inputs.npy" --predictions "$work/lite0-predictions.jsonl"
+"$graft" export "$work/lite0" "$work/lite0-recipe" --format pytorch-recipe --data "$work/photos"
+(cd "$work/lite0-recipe" && OMP_NUM_THREADS=1 "$GRAFT_VENV/bin/torchrun" --nproc_per_node=2 train.py \
+  --epochs 2 --workers 1 --out "$work/lite0-ddp" 2>&1 | grep -v -e '^W[0-9]' -e 'Warning' -e '^\*\*\*')
+"$graft" predict "$work/lite0-ddp" "${heldout[@]}" --json >"$work/lite0-heldout.jsonl"
+"$py" tests/python/recipe_check.py "$work/lite0-ddp" "$work/lite0-heldout.jsonl"

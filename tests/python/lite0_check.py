@@ -1,6 +1,6 @@
 """Checks a graft EfficientNet-Lite0 export in PyTorch: its model.safetensors must load strictly
 into the EfficientNet-Lite0 module written from the checkpoint's layout
-(scripts/make_reference_efficientnet.py, with `_fc` sized to the classes), and give graft's
+(crates/graft-cli/src/recipe/efficientnet_lite0.py, with `_fc` sized to the classes), and give graft's
 probabilities on the very tensors graft classified (from `graft predict --json --save-inputs`).
 
     python lite0_check.py MODEL_DIR --inputs INPUTS.npy --predictions PREDICTIONS.jsonl
@@ -15,8 +15,8 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
-from make_reference_efficientnet import EfficientNetLite0  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "crates/graft-cli/src/recipe"))
+from efficientnet_lite0 import EfficientNetLite0  # noqa: E402
 
 TOLERANCE = 1e-4
 
@@ -55,8 +55,7 @@ def main():
         fail(f"the manifest names {manifest['architecture']}")
     classes = manifest["classes"]
     state = load_safetensors(model_dir / "model.safetensors")
-    model = EfficientNetLite0()
-    model._fc = torch.nn.Linear(1280, len(classes))
+    model = EfficientNetLite0(classes=len(classes))
     model.load_state_dict(state, strict=True)
     model.eval()
     inputs = torch.from_numpy(np.load(args.inputs))

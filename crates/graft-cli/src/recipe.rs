@@ -9,6 +9,9 @@ use graft_train::{ExportBundle, Manifest, TrainConfig};
 use serde::Serialize;
 
 const TRAIN_PY: &str = include_str!("recipe/train.py");
+/// The EfficientNet-Lite0 module train.py builds for that backbone (and graft's reference and
+/// ecosystem checks use).
+const LITE0_PY: &str = include_str!("recipe/efficientnet_lite0.py");
 const README: &str = include_str!("recipe/README.md");
 const REQUIREMENTS: &str = "torch>=2.1\ntorchvision>=0.16\npillow\n";
 const FORMAT: &str = "graft-pytorch-recipe/1";
@@ -80,10 +83,8 @@ pub fn write_recipe(
     data: &Path,
     out: &Path,
 ) -> Result<RecipeSummary, String> {
-    if manifest.architecture != "mobilenet_v2" {
-        // train.py builds torchvision's MobileNetV2.
-        return Err(format!("the PyTorch recipe covers mobilenet_v2 only, not {}", manifest.architecture));
-    }
+    // train.py builds either backbone; an unknown name is refused here rather than in PyTorch.
+    manifest.arch()?;
     let dataset = load_pictures(data, manifest)?;
     let from_folder = data.is_dir();
     if dataset.classes != manifest.classes {
@@ -121,6 +122,7 @@ pub fn write_recipe(
     let json = serde_json::to_vec_pretty(&recipe).map_err(|e| e.to_string())?;
     write(&out.join("recipe.json"), &json)?;
     write(&out.join("train.py"), TRAIN_PY.as_bytes())?;
+    write(&out.join("efficientnet_lite0.py"), LITE0_PY.as_bytes())?;
     write(&out.join("requirements.txt"), REQUIREMENTS.as_bytes())?;
     write(&out.join("README.md"), README.as_bytes())?;
     Ok(RecipeSummary { train: train.len(), val: val.len(), skipped: dataset.errors.len() })

@@ -2,7 +2,8 @@
 """Continue a graft model's training with PyTorch DistributedDataParallel (written by
 `graft export MODEL_DIR OUT_DIR --format pytorch-recipe`; see README.md next to this file).
 
-Rebuilds the same model (torchvision MobileNetV2, 1000-class head replaced by the graft head),
+Rebuilds the same model (torchvision MobileNetV2, or EfficientNet-Lite0 from efficientnet_lite0.py
+next to this file; the 1000-class head replaced by the graft head),
 starts from graft's exported weights (start/), trains the same way graft does (frozen backbone,
 or discriminative learning rates with per-layer groups after a head-only warm-up; one-cycle
 schedule; AdamW; label smoothing; BatchNorm always on its running statistics) on data/train,
@@ -108,21 +109,52 @@ def transforms_for(recipe):
     return transforms.Compose(steps + [transforms.ToTensor(), norm]), evaluate
 
 
-# ---- the model: torchvision MobileNetV2 with graft's head
+# ---- the model: the manifest's backbone with graft's head
+class Net:
+    """The model and its parts as this script uses them, whichever the backbone."""
+
+    def __init__(self, model, layers, head, features):
+        self.model = model  # the whole classifier (its state_dict is the export)
+        self.layers = layers  # the backbone's layers in network order (graft's learning-rate groups)
+        self.head = head  # the classifier head, one module
+        self.features = features  # x -> the backbone's feature maps
+
+    def backbone_trainable(self, on):
+        for layer in self.layers:
+            layer.requires_grad_(on)
+
+    def backbone_eval(self):
+        for layer in self.layers:
+            layer.eval()
+
+
 def build_model(manifest, weights):
-    model = torchvision.models.mobilenet_v2(weights=None)
     n = len(manifest["classes"])
-    if manifest["head"]["kind"] == "stacked":
-        # The teaching experiment: the ImageNet classifier kept (frozen), a layer on its logits.
-        model.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 1000), nn.Linear(1000, n))
-        model.classifier[1].requires_grad_(False)
+    stacked = manifest["head"]["kind"] == "stacked"
+    architecture = manifest.get("architecture", "mobilenet_v2")
+    if architecture == "mobilenet_v2":
+        model = torchvision.models.mobilenet_v2(weights=None)
+        if stacked:
+            # The teaching experiment: the ImageNet classifier kept (frozen), a layer on its logits.
+            model.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 1000), nn.Linear(1000, n))
+            model.classifier[1].requires_grad_(False)
+        else:
+            model.classifier[1] = nn.Linear(1280, n)  # the head replaced, never stacked
+        net = Net(model, list(model.features), model.classifier, model.features)
+    elif architecture == "efficientnet_lite0":
+        from efficientnet_lite0 import EfficientNetLite0
+
+        model = EfficientNetLite0(classes=1000 if stacked else n, stacked=n if stacked else None)
+        if stacked:
+            model._fc.requires_grad_(False)
+        net = Net(model, model.layers(), model.classifier(), model.features)
     else:
-        model.classifier[1] = nn.Linear(1280, n)  # the head replaced, never stacked
+        raise SystemExit(f"this recipe has no {architecture} (it knows mobilenet_v2 and efficientnet_lite0)")
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise SystemExit(f"start/model.safetensors does not fit: missing {missing}, unexpected {unexpected}")
-    return model
+    return net
 
 
 def batchnorm_inference(model):
@@ -148,12 +180,12 @@ def layer_factor(cfg, index, count):
     return cfg["backbone_ratio"] * 10 ** (index / (count - 1) - 1)
 
 
-def parameter_groups(model, cfg):
-    groups = [{"params": [p for p in model.classifier.parameters() if p.requires_grad], "factor": 1.0, "name": "head"}]
+def parameter_groups(net, cfg):
+    groups = [{"params": [p for p in net.head.parameters() if p.requires_grad], "factor": 1.0, "name": "head"}]
     if cfg["mode"] == "discriminative":
-        count = len(model.features)
-        for i, layer in enumerate(model.features):
-            groups.append({"params": list(layer.parameters()), "factor": layer_factor(cfg, i, count), "name": f"features.{i}"})
+        count = len(net.layers)
+        for i, layer in enumerate(net.layers):
+            groups.append({"params": list(layer.parameters()), "factor": layer_factor(cfg, i, count), "name": f"layer {i}"})
     return groups
 
 
@@ -196,7 +228,8 @@ def main():
     say = print if rank == 0 else (lambda *a, **k: None)
 
     manifest = json.loads((HERE / "start" / "manifest.json").read_text())
-    model = build_model(manifest, read_safetensors(HERE / "start" / "model.safetensors")).to(device)
+    net = build_model(manifest, read_safetensors(HERE / "start" / "model.safetensors"))
+    model = net.model.to(device)
     train_tf, eval_tf = transforms_for(recipe)
     train_set = Pictures(HERE / "data" / "train", manifest["classes"], train_tf)
     val_set = Pictures(HERE / "data" / "val", manifest["classes"], eval_tf)
@@ -208,8 +241,8 @@ def main():
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"])
 
     if cfg["mode"] == "frozen":
-        model.features.requires_grad_(False)
-    groups = parameter_groups(model, cfg)
+        net.backbone_trainable(False)
+    groups = parameter_groups(net, cfg)
     optimizer = torch.optim.AdamW(groups, lr=cfg["lr"], betas=(0.9, 0.999), eps=1e-5,
                                   weight_decay=cfg["weight_decay"])
     steps_per_epoch = len(train_loader)
@@ -229,17 +262,17 @@ def main():
         # The frozen backbone (frozen mode, and the warm-up) runs without gradients, outside
         # DDP: only the head's gradients are averaged across processes.
         if fine_tune and full_ddp is None:
-            model.features.requires_grad_(True)
+            net.backbone_trainable(True)
             full_ddp = DistributedDataParallel(model) if distributed else model
             say("fine-tuning: the backbone learns too")
         elif not fine_tune and head_ddp is None:
-            head_ddp = DistributedDataParallel(model.classifier) if distributed else model.classifier
+            head_ddp = DistributedDataParallel(net.head) if distributed else net.head
         if sampler:
             sampler.set_epoch(epoch)
         model.train()
         batchnorm_inference(model)
         if not fine_tune:
-            model.features.eval()
+            net.backbone_eval()
         seen, loss_sum, t0 = 0, 0.0, time.time()
         for x, y in train_loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -250,7 +283,7 @@ def main():
                 logits = full_ddp(x)
             else:
                 with torch.no_grad():
-                    features = nn.functional.adaptive_avg_pool2d(model.features(x), 1).flatten(1)
+                    features = nn.functional.adaptive_avg_pool2d(net.features(x), 1).flatten(1)
                 logits = head_ddp(features)
             loss = loss_fn(logits, y)
             optimizer.zero_grad(set_to_none=True)
