@@ -7,7 +7,6 @@ use std::rc::Rc;
 
 use graft_model::{HeadSpec, ImageClassifier};
 use graft_project::{read_checkpoint, Start};
-use graft_train::load_exported;
 use web_sys::File;
 
 use crate::protocol::Level;
@@ -66,7 +65,8 @@ impl Engine {
         let project = self.project.borrow();
         let classes = project.class_names();
         let kind = project.settings.head.kind(&classes)?;
-        read_checkpoint(name, bytes)?.start(&classes, &kind).map_err(|e| e.to_string())
+        let arch = project.settings.train.backbone;
+        read_checkpoint(name, bytes)?.start(arch, &classes, &kind).map_err(|e| e.to_string())
     }
 
     /// The model a new run starts from when a starting checkpoint is set (`None` when not).
@@ -78,15 +78,7 @@ impl Engine {
         let start = self.start.borrow().clone()?;
         let built = self.plan_start(&start.name, &start.bytes).and_then(|plan| {
             notice(Level::Info, format!("starting from {}: {}", start.name, plan.notes().join("; ")));
-            match plan {
-                Start::Continue { weights, manifest, .. } => {
-                    let json = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
-                    load_exported(weights, &json, device).map(|(model, _)| model).map_err(|e| e.to_string())
-                }
-                Start::Backbone(start) => {
-                    ImageClassifier::from_pretrained(&start.weights, spec, device).map_err(|e| e.to_string())
-                }
-            }
+            plan.into_model(spec, device)
         });
         Some(built.map_err(|e| format!("the starting checkpoint {}: {e}", start.name)))
     }

@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::{decode_image_for_side, write_zip};
 use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier, WeightMap};
-use graft_project::{read_checkpoint, Checkpoint, HeadChoice, ModelStatus, Start};
+use graft_project::{read_checkpoint, Checkpoint, HeadChoice, ModelStatus};
 use graft_train::onnx::onnx_from_export;
 use graft_train::{
     export_model, load_exported, predict as run_predict, BenchOptions, ExportBundle, Manifest, RunOutcome,
@@ -74,7 +74,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, String> {
 
 /// `train`, optionally at another learning rate (what `lr-find --apply-out` suggests).
 pub fn train_with(args: &TrainArgs, lr: Option<f64>) -> Result<ExitCode, String> {
-    let RunData { mut cfg, dataset, project } = project::open_run_data(&args.run)?;
+    let RunData { mut cfg, mut dataset, project } = project::open_run_data(&args.run)?;
     if let Some(lr) = lr {
         cfg.lr = lr;
     }
@@ -88,21 +88,24 @@ pub fn train_with(args: &TrainArgs, lr: Option<f64>) -> Result<ExitCode, String>
         _ => head_kind(args.head, &dataset.classes)?,
     };
     let spec = HeadSpec { kind, num_classes: dataset.classes.len(), seed: cfg.seed };
-    let model = match &args.from {
-        Some(path) => {
-            let start = read_start(path)?.start(&dataset.classes, &spec.kind).map_err(|e| format!("--from: {e}"))?;
+    let from = args.from.as_ref().map(|path| read_start(path).map(|c| (path, c))).transpose()?;
+    // A checkpoint of the other backbone decides the backbone, unless --backbone says otherwise
+    // (then the mismatch is refused by name below).
+    if let Some(arch) = from.as_ref().and_then(|(_, c)| c.architecture()) {
+        if arch != cfg.backbone && !args.run.given("backbone") {
+            println!("--from: the checkpoint is {}'s, so the run trains {}", arch.title(), arch.title());
+            cfg.backbone = arch;
+            dataset.preprocess = cfg.preprocess();
+        }
+    }
+    let model = match from {
+        Some((path, checkpoint)) => {
+            let start =
+                checkpoint.start(cfg.backbone, &dataset.classes, &spec.kind).map_err(|e| format!("--from: {e}"))?;
             for note in start.notes() {
                 println!("--from {}: {note}", path.display());
             }
-            match start {
-                Start::Continue { weights, manifest, .. } => {
-                    let json = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
-                    load_exported(weights, &json, &dev).map_err(|e| e.to_string())?.0
-                }
-                Start::Backbone(start) => {
-                    ImageClassifier::from_pretrained(&start.weights, &spec, &dev).map_err(|e| e.to_string())?
-                }
-            }
+            start.into_model(&spec, &dev)?
         }
         None => {
             let pretrained = load_pretrained(&weights_path(&args.run.common, cfg.backbone))?;

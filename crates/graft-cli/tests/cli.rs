@@ -172,6 +172,23 @@ fn efficientnet_lite0_trains_both_ways_and_its_export_comes_back() {
     assert!(log.contains("fine-tuning backbone and head") && log.contains("finished all 2 epochs"), "{log}");
     assert_eq!(top1(&tuned).len(), 2);
 
+    // `--from` a Lite0 model trains Lite0 without being told; --backbone against it is refused.
+    let small = "--input-size 128 --batch 4 --views 1 --epochs 1";
+    let again = tmp.path("again");
+    let log = graft_line(&format!("train {data} --out {} --from {} {small}", s(&again), s(&frozen)));
+    assert!(log.contains("the checkpoint is EfficientNet-Lite0's, so the run trains EfficientNet-Lite0"), "{log}");
+    assert!(log.contains("trained further, its head included"), "{log}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(again.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["architecture"], "efficientnet_lite0");
+    let (out, text) = graft_output(
+        &format!("train {data} --out {} --from {} --backbone mobilenet_v2 {small}", s(&tmp.path("y")), s(&frozen))
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+    );
+    assert!(!out.status.success());
+    assert!(text.contains("a graft model on EfficientNet-Lite0, not MobileNetV2"), "{text}");
+
     // The backbone and the weights file must agree.
     let mobilenet = format!("--weights {}", s(&repo().join("static/weights/mobilenet_v2.safetensors")));
     let (out, text) = graft_output(

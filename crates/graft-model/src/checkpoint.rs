@@ -1,12 +1,14 @@
-//! Your own starting checkpoint: a MobileNetV2 trained before (a graft export, or any
-//! torchvision-named `state_dict`) whose backbone a run starts from instead of ImageNet's.
+//! Your own starting checkpoint: a network trained before (a graft export, or any `state_dict`
+//! under the backbone's PyTorch names: torchvision's for MobileNetV2, efficientnet_pytorch's for
+//! EfficientNet-Lite0) whose backbone a run starts from instead of ImageNet's.
 //!
 //! A checkpoint comes from a stranger's disk, so it is checked tensor by tensor before anything
 //! is built from it: every missing tensor, wrong shape or non-finite value is named, the head's
 //! fate is said in a sentence, and nothing panics.
 
+use crate::arch::Architecture;
 use crate::head::HeadKind;
-use crate::mobilenet::{mobilenet_v2_plan, FEATURE_DIM, IMAGENET_CLASSES};
+use crate::mobilenet::{FEATURE_DIM, IMAGENET_CLASSES};
 use crate::weights::WeightMap;
 
 /// Problems named one by one before the rest are counted.
@@ -14,10 +16,10 @@ const NAMED: usize = 6;
 /// The prefix `torch.nn.DataParallel` (and DDP) puts before every name of a saved model.
 const WRAPPED: &str = "module.";
 
-/// The tensors MobileNetV2's backbone needs, torchvision names and shapes, in network order.
-pub fn backbone_shapes() -> Vec<(String, Vec<usize>)> {
+/// The tensors `arch`'s backbone needs, names and shapes, in network order.
+pub fn backbone_shapes(arch: Architecture) -> Vec<(String, Vec<usize>)> {
     let mut out = Vec::new();
-    for block in mobilenet_v2_plan() {
+    for block in arch.plan() {
         for layer in block.layers {
             let s = layer.spec;
             out.push((format!("{}.weight", layer.names.conv), vec![s.c_out, s.c_in / s.groups, s.kernel, s.kernel]));
@@ -40,20 +42,26 @@ pub struct CheckpointError {
 /// A checkpoint that passed the checks.
 #[derive(Debug, Clone)]
 pub struct StartingCheckpoint {
-    /// The backbone's tensors, plus `classifier.1.*` when the head being built uses ImageNet's
-    /// classifier (the stacked and kept-ImageNet heads): what the model is built from.
+    /// The backbone's tensors, plus the ImageNet classifier's (`classifier.1.*` / `_fc.*`) when
+    /// the head being built uses it (the stacked and kept-ImageNet heads): what the model is
+    /// built from.
     pub weights: WeightMap,
     /// What was found and what happens to it, one sentence each.
     pub notes: Vec<String>,
 }
 
 impl StartingCheckpoint {
-    /// Checks `checkpoint` for a run of `num_classes` classes with a head of `kind`.
-    pub fn check(checkpoint: &WeightMap, num_classes: usize, kind: &HeadKind) -> Result<Self, CheckpointError> {
+    /// Checks `checkpoint` for a run on `arch` of `num_classes` classes with a head of `kind`.
+    pub fn check(
+        checkpoint: &WeightMap,
+        arch: Architecture,
+        num_classes: usize,
+        kind: &HeadKind,
+    ) -> Result<Self, CheckpointError> {
         let mut notes = Vec::new();
         let unwrapped;
-        let checkpoint = if !checkpoint.names().any(|n| n.starts_with("features."))
-            && checkpoint.names().any(|n| n.starts_with("module.features."))
+        let checkpoint = if !checkpoint.names().any(|n| arch.is_backbone_tensor(n))
+            && checkpoint.names().any(|n| n.strip_prefix(WRAPPED).is_some_and(|n| arch.is_backbone_tensor(n)))
         {
             unwrapped = checkpoint.renamed(|n| n.strip_prefix(WRAPPED).map(str::to_string));
             notes.push("saved from a wrapped model (`module.` before every name): read without it".into());
@@ -62,15 +70,19 @@ impl StartingCheckpoint {
             checkpoint
         };
 
-        let mut weights = backbone(checkpoint)?;
-        notes.push(format!("the backbone: all {} MobileNetV2 tensors, shapes checked", weights.len()));
-        head(checkpoint, num_classes, kind, &mut weights, &mut notes)?;
-        let others: Vec<&str> =
-            checkpoint.names().filter(|n| !n.starts_with("features.") && !n.starts_with("classifier.")).collect();
+        let mut weights = backbone(checkpoint, arch)?;
+        notes.push(format!("the backbone: all {} {} tensors, shapes checked", weights.len(), arch.title()));
+        head(checkpoint, arch, num_classes, kind, &mut weights, &mut notes)?;
+        let (imagenet, stacked) = (format!("{}.", arch.head_layer(0)), format!("{}.", arch.head_layer(1)));
+        let others: Vec<&str> = checkpoint
+            .names()
+            .filter(|n| !arch.is_backbone_tensor(n) && !n.starts_with(&imagenet) && !n.starts_with(&stacked))
+            .collect();
         if !others.is_empty() {
             notes.push(format!(
-                "{} other tensor(s) are not MobileNetV2's and are left out: {}",
+                "{} other tensor(s) are not {}'s and are left out: {}",
                 others.len(),
+                arch.title(),
                 listed(&others)
             ));
         }
@@ -79,24 +91,32 @@ impl StartingCheckpoint {
 }
 
 /// Every backbone tensor, checked: present, the right shape, finite.
-fn backbone(checkpoint: &WeightMap) -> Result<WeightMap, CheckpointError> {
-    if !checkpoint.names().any(|n| n.starts_with("features.")) {
+fn backbone(checkpoint: &WeightMap, arch: Architecture) -> Result<WeightMap, CheckpointError> {
+    if !checkpoint.names().any(|n| arch.is_backbone_tensor(n)) {
         let mut names: Vec<&str> = checkpoint.names().collect();
         names.sort_unstable();
-        let found =
-            if names.is_empty() { "it holds no tensors".to_string() } else { format!("it holds {}", listed(&names)) };
+        let found = match Architecture::detect(names.iter().copied()) {
+            Some(other) => format!(
+                "it is {}'s: choose {} as the pretrained network to start from it",
+                other.title(),
+                other.title()
+            ),
+            None if names.is_empty() => "it holds no tensors".to_string(),
+            None => format!("it holds {}", listed(&names)),
+        };
+        let stem = &arch.plan()[0].layers[0].names.conv;
         return Err(CheckpointError {
-            summary: "not a MobileNetV2 checkpoint".into(),
-            problems: vec![format!("no `features.*` tensors (MobileNetV2's backbone, torchvision names); {found}")],
+            summary: format!("not a {} checkpoint", arch.title()),
+            problems: vec![format!("no `{stem}.weight` or other tensors of {}'s backbone; {found}", arch.title())],
         });
     }
     let mut weights = WeightMap::default();
     let mut problems = Vec::new();
-    for (name, shape) in backbone_shapes() {
+    for (name, shape) in backbone_shapes(arch) {
         match checkpoint.get(&name) {
             None => problems.push(format!("`{name}` is missing")),
             Some((found, _)) if found != shape.as_slice() => {
-                problems.push(format!("`{name}` is {found:?}, MobileNetV2 has {shape:?}"));
+                problems.push(format!("`{name}` is {found:?}, {} has {shape:?}", arch.title()));
             }
             Some((_, values)) if values.iter().any(|v| !v.is_finite()) => {
                 problems.push(format!("`{name}` holds NaN or infinite values"));
@@ -108,7 +128,7 @@ fn backbone(checkpoint: &WeightMap) -> Result<WeightMap, CheckpointError> {
         Ok(weights)
     } else {
         Err(CheckpointError {
-            summary: "this checkpoint's backbone does not fit MobileNetV2".into(),
+            summary: format!("this checkpoint's backbone does not fit {}", arch.title()),
             problems: named(problems),
         })
     }
@@ -118,20 +138,23 @@ fn backbone(checkpoint: &WeightMap) -> Result<WeightMap, CheckpointError> {
 /// built needs ImageNet's classifier and the checkpoint has one (then it is taken along).
 fn head(
     checkpoint: &WeightMap,
+    arch: Architecture,
     num_classes: usize,
     kind: &HeadKind,
     weights: &mut WeightMap,
     notes: &mut Vec<String>,
 ) -> Result<(), CheckpointError> {
-    let weight = checkpoint.get("classifier.1.weight");
-    let bias = checkpoint.get("classifier.1.bias");
+    let layer = arch.head_layer(0);
+    let (weight_name, bias_name) = (format!("{layer}.weight"), format!("{layer}.bias"));
+    let weight = checkpoint.get(&weight_name);
+    let bias = checkpoint.get(&bias_name);
     let imagenet = [IMAGENET_CLASSES, FEATURE_DIM];
     let is_imagenet = matches!((weight, bias), (Some((w, wv)), Some((b, bv)))
         if w == imagenet.as_slice() && b == [IMAGENET_CLASSES].as_slice()
             && wv.iter().chain(bv.iter()).all(|v| v.is_finite()));
     let found = match weight {
-        Some((shape, _)) => format!("`classifier.1.weight` is {shape:?}"),
-        None => "there is no classifier (`classifier.1`)".to_string(),
+        Some((shape, _)) => format!("`{weight_name}` is {shape:?}"),
+        None => format!("there is no classifier (`{layer}`)"),
     };
     match kind {
         HeadKind::Replace => {
@@ -153,16 +176,17 @@ fn head(
                     )],
                 });
             }
-            for name in ["classifier.1.weight", "classifier.1.bias"] {
+            for name in [&weight_name, &bias_name] {
                 if let Some((shape, values)) = checkpoint.get(name) {
-                    weights.insert(name, shape.to_vec(), values.to_vec());
+                    weights.insert(name.as_str(), shape.to_vec(), values.to_vec());
                 }
             }
             notes.push(format!("{found}: ImageNet's classifier, which this head builds on"));
         }
     }
-    if checkpoint.names().any(|n| n.starts_with("classifier.") && !n.starts_with("classifier.1.")) {
-        notes.push("a second classifier layer (a stacked head, `classifier.2`) is left out".into());
+    let stacked = arch.head_layer(1);
+    if checkpoint.names().any(|n| n.starts_with(&format!("{stacked}."))) {
+        notes.push(format!("a second classifier layer (a stacked head, `{stacked}`) is left out"));
     }
     Ok(())
 }
@@ -191,7 +215,9 @@ mod tests {
     use burn::tensor::Device;
 
     use super::*;
-    use crate::{ImageClassifier, WeightSource};
+    use crate::{ImageClassifier, RandomWeights, WeightSource};
+
+    const MOBILENET: Architecture = Architecture::MobileNetV2;
 
     /// A whole torchvision-named model (random weights) as a checkpoint, with `classes` logits.
     fn saved_model(classes: usize) -> WeightMap {
@@ -202,8 +228,8 @@ mod tests {
     #[test]
     fn a_fitting_checkpoint_builds_the_model_with_a_new_head() {
         let saved = saved_model(10);
-        let start = StartingCheckpoint::check(&saved, 4, &HeadKind::Replace).expect("fits");
-        assert_eq!(start.weights.len(), backbone_shapes().len(), "backbone only: the head is replaced");
+        let start = StartingCheckpoint::check(&saved, MOBILENET, 4, &HeadKind::Replace).expect("fits");
+        assert_eq!(start.weights.len(), backbone_shapes(MOBILENET).len(), "backbone only: the head is replaced");
         assert!(
             start
                 .notes
@@ -235,7 +261,7 @@ mod tests {
         let mut values = saved.get("features.7.conv.1.1.running_var").unwrap().1.to_vec();
         values[2] = f32::NAN;
         broken.insert("features.7.conv.1.1.running_var", vec![values.len()], values);
-        let err = StartingCheckpoint::check(&broken, 4, &HeadKind::Replace).unwrap_err();
+        let err = StartingCheckpoint::check(&broken, MOBILENET, 4, &HeadKind::Replace).unwrap_err();
         assert_eq!(err.summary, "this checkpoint's backbone does not fit MobileNetV2");
         assert_eq!(
             err.problems,
@@ -250,33 +276,76 @@ mod tests {
     #[test]
     fn another_network_is_refused_by_name() {
         let mut other = WeightMap::default();
-        other.insert("_conv_stem.weight", vec![32, 3, 3, 3], vec![0.0; 864]);
-        other.insert("_bn0.weight", vec![32], vec![1.0; 32]);
-        let err = StartingCheckpoint::check(&other, 2, &HeadKind::Replace).unwrap_err();
+        other.insert("conv1.weight", vec![64, 3, 7, 7], vec![0.0; 64 * 147]);
+        other.insert("bn1.weight", vec![64], vec![1.0; 64]);
+        let err = StartingCheckpoint::check(&other, MOBILENET, 2, &HeadKind::Replace).unwrap_err();
         assert_eq!(err.summary, "not a MobileNetV2 checkpoint");
-        assert!(err.problems[0].contains("`_bn0.weight`, `_conv_stem.weight`"), "{err}");
-        let empty = StartingCheckpoint::check(&WeightMap::default(), 2, &HeadKind::Replace).unwrap_err();
+        assert!(err.problems[0].contains("no `features.0.0.weight`"), "{err}");
+        assert!(err.problems[0].contains("`bn1.weight`, `conv1.weight`"), "{err}");
+        let empty = StartingCheckpoint::check(&WeightMap::default(), MOBILENET, 2, &HeadKind::Replace).unwrap_err();
         assert!(empty.to_string().contains("it holds no tensors"), "{empty}");
     }
 
     #[test]
     fn the_stacked_head_needs_imagenets_classifier() {
-        let err = StartingCheckpoint::check(&saved_model(10), 4, &HeadKind::Stacked).unwrap_err();
+        let err = StartingCheckpoint::check(&saved_model(10), MOBILENET, 4, &HeadKind::Stacked).unwrap_err();
         assert!(err.to_string().contains("`classifier.1.weight` is [10, 1280], not ImageNet's [1000, 1280]"), "{err}");
         let imagenet = saved_model(IMAGENET_CLASSES);
-        let start = StartingCheckpoint::check(&imagenet, 4, &HeadKind::Stacked).expect("ImageNet's classifier");
+        let start =
+            StartingCheckpoint::check(&imagenet, MOBILENET, 4, &HeadKind::Stacked).expect("ImageNet's classifier");
         assert!(start.weights.contains("classifier.1.weight"));
     }
 
     #[test]
     fn a_wrapped_model_is_read_without_its_prefix() {
         let wrapped = saved_model(3).renamed(|n| Some(format!("module.{n}")));
-        let start = StartingCheckpoint::check(&wrapped, 3, &HeadKind::Replace).expect("fits once unwrapped");
+        let start = StartingCheckpoint::check(&wrapped, MOBILENET, 3, &HeadKind::Replace).expect("fits once unwrapped");
         assert!(start.notes[0].contains("`module.`"));
         assert!(
             start.notes.iter().any(|n| n.contains("3 classes too, but a checkpoint does not say")),
             "{:?}",
             start.notes
         );
+    }
+
+    /// An EfficientNet-Lite0 model (random weights) as a checkpoint, with `classes` logits.
+    fn saved_lite0(classes: usize) -> WeightMap {
+        let spec = crate::HeadSpec { kind: HeadKind::Replace, num_classes: classes, seed: 3 };
+        let weights = RandomWeights::for_arch(Architecture::EfficientNetLite0, 5);
+        let model = ImageClassifier::from_pretrained(&weights, &spec, &Device::flex()).expect("a random model");
+        futures::executor::block_on(model.to_weight_map()).expect("read back")
+    }
+
+    #[test]
+    fn an_efficientnet_lite0_checkpoint_starts_a_lite0_run_and_is_named_for_mobilenet() {
+        let lite0 = Architecture::EfficientNetLite0;
+        let saved = saved_lite0(10);
+        let start = StartingCheckpoint::check(&saved, lite0, 4, &HeadKind::Replace).expect("fits");
+        assert_eq!(start.weights.len(), backbone_shapes(lite0).len(), "backbone only: the head is replaced");
+        assert!(
+            start.notes.contains(
+                &"`_fc.weight` is [10, 1280], this project has 4 classes — the head will be replaced".to_string()
+            ),
+            "{:?}",
+            start.notes
+        );
+        assert!(start.notes.iter().any(|n| n.contains("EfficientNet-Lite0 tensors")), "{:?}", start.notes);
+        // A MobileNetV2 run is told which network the file is.
+        let err = StartingCheckpoint::check(&saved, MOBILENET, 4, &HeadKind::Replace).unwrap_err();
+        assert_eq!(err.summary, "not a MobileNetV2 checkpoint");
+        assert!(err.problems[0].contains("it is EfficientNet-Lite0's: choose EfficientNet-Lite0"), "{err}");
+        // And the other way round; a misshapen Lite0 tensor is named with Lite0's shape.
+        let err = StartingCheckpoint::check(&saved_model(3), lite0, 4, &HeadKind::Replace).unwrap_err();
+        assert!(err.problems[0].contains("it is MobileNetV2's"), "{err}");
+        let mut broken = saved.clone();
+        broken.insert("_blocks.3._depthwise_conv.weight", vec![144, 1, 3, 3], vec![0.0; 144 * 9]);
+        let err = StartingCheckpoint::check(&broken, lite0, 4, &HeadKind::Replace).unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec!["`_blocks.3._depthwise_conv.weight` is [144, 1, 3, 3], EfficientNet-Lite0 has [144, 1, 5, 5]"
+                .to_string()]
+        );
+        let wrapped = saved.renamed(|n| Some(format!("module.{n}")));
+        assert!(StartingCheckpoint::check(&wrapped, lite0, 4, &HeadKind::Replace).is_ok());
     }
 }

@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
+use burn::tensor::Device;
 use graft_data::read_zip;
 use graft_model::checkpoint::{CheckpointError, StartingCheckpoint};
-use graft_model::{HeadKind, WeightMap};
-use graft_train::{Manifest, MANIFEST_FILE, WEIGHTS_FILE};
+use graft_model::{Architecture, HeadKind, HeadSpec, ImageClassifier, WeightMap};
+use graft_train::{load_exported, Manifest, MANIFEST_FILE, WEIGHTS_FILE};
 
 use crate::archive::read_project;
 
@@ -35,6 +36,20 @@ impl Start {
         match self {
             Start::Continue { notes, .. } => notes,
             Start::Backbone(start) => &start.notes,
+        }
+    }
+
+    /// The model the run starts from: the graft model as it was, or the checkpoint's backbone
+    /// with a new head of `spec`.
+    pub fn into_model(self, spec: &HeadSpec, device: &Device) -> Result<ImageClassifier, String> {
+        match self {
+            Start::Continue { weights, manifest, .. } => {
+                let json = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
+                load_exported(weights, &json, device).map(|(model, _)| model).map_err(|e| e.to_string())
+            }
+            Start::Backbone(start) => {
+                ImageClassifier::from_pretrained(&start.weights, spec, device).map_err(|e| e.to_string())
+            }
         }
     }
 }
@@ -87,17 +102,35 @@ fn read_zipped(name: &str, bytes: &[u8]) -> Result<Checkpoint, String> {
 }
 
 impl Checkpoint {
-    /// What a run of `classes` with a head of `kind` starts from.
-    pub fn start(self, classes: &[String], kind: &HeadKind) -> Result<Start, CheckpointError> {
+    /// The network the checkpoint is of, when it says (a graft model's manifest) or its tensor
+    /// names show it.
+    pub fn architecture(&self) -> Option<Architecture> {
+        match self {
+            Checkpoint::Graft { manifest, .. } => manifest.arch().ok(),
+            Checkpoint::StateDict(map) => {
+                Architecture::detect(map.names().map(|n| n.strip_prefix("module.").unwrap_or(n)))
+            }
+        }
+    }
+
+    /// What a run on `arch` of `classes` with a head of `kind` starts from.
+    pub fn start(self, arch: Architecture, classes: &[String], kind: &HeadKind) -> Result<Start, CheckpointError> {
         let state_dict = match self {
             Checkpoint::Graft { weights, manifest } => {
                 let unreadable =
                     |e: String| CheckpointError { summary: "the graft model cannot be read".into(), problems: vec![e] };
-                if manifest.architecture != "mobilenet_v2" {
-                    return Err(unreadable(format!(
-                        "its architecture is `{}`, not mobilenet_v2",
-                        manifest.architecture
-                    )));
+                match manifest.arch() {
+                    Ok(found) if found == arch => {}
+                    Ok(found) => {
+                        return Err(CheckpointError {
+                            summary: format!("a graft model on {}, not {}", found.title(), arch.title()),
+                            problems: vec![format!(
+                                "choose {} as the pretrained network to start from it",
+                                found.title()
+                            )],
+                        })
+                    }
+                    Err(e) => return Err(unreadable(e)),
                 }
                 if manifest.classes == classes {
                     let notes = vec![format!(
@@ -107,7 +140,7 @@ impl Checkpoint {
                     return Ok(Start::Continue { weights, manifest, notes });
                 }
                 let map = WeightMap::from_safetensors_bytes(weights).map_err(|e| unreadable(e.to_string()))?;
-                let mut start = StartingCheckpoint::check(&map, classes.len(), kind)?;
+                let mut start = StartingCheckpoint::check(&map, arch, classes.len(), kind)?;
                 start.notes.insert(
                     0,
                     format!("a graft model of other classes ({}): its backbone", manifest.classes.join(", ")),
@@ -116,6 +149,6 @@ impl Checkpoint {
             }
             Checkpoint::StateDict(map) => map,
         };
-        StartingCheckpoint::check(&state_dict, classes.len(), kind).map(Start::Backbone)
+        StartingCheckpoint::check(&state_dict, arch, classes.len(), kind).map(Start::Backbone)
     }
 }

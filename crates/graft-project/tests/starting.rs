@@ -6,7 +6,7 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::write_zip;
-use graft_model::{HeadKind, ImageClassifier};
+use graft_model::{Architecture, HeadKind, ImageClassifier};
 use graft_project::{read_checkpoint, write_project, Checkpoint, ModelRecord, ModelStatus, Project, Start};
 use graft_train::{export_model, Manifest, TrainConfig, TrainedModel};
 
@@ -36,11 +36,17 @@ fn export_zip(classes: &[&str]) -> Vec<u8> {
 #[test]
 fn a_graft_export_of_the_same_classes_continues_and_of_others_gives_its_backbone() {
     let file = export_zip(&["bird", "flower"]);
-    let same = read_checkpoint("model.zip", &file).unwrap().start(&names(&["bird", "flower"]), &HeadKind::Replace);
+    let same = read_checkpoint("model.zip", &file).unwrap().start(
+        Architecture::MobileNetV2,
+        &names(&["bird", "flower"]),
+        &HeadKind::Replace,
+    );
     assert!(matches!(same, Ok(Start::Continue { .. })), "{same:?}");
 
     let other = read_checkpoint("model.zip", &file).unwrap();
-    let Ok(Start::Backbone(start)) = other.start(&names(&["cat", "dog", "fish"]), &HeadKind::Replace) else {
+    let Ok(Start::Backbone(start)) =
+        other.start(Architecture::MobileNetV2, &names(&["cat", "dog", "fish"]), &HeadKind::Replace)
+    else {
         panic!("the backbone of a model of other classes")
     };
     assert_eq!(start.notes[0], "a graft model of other classes (bird, flower): its backbone");
@@ -72,7 +78,10 @@ fn a_safetensors_state_dict_gives_its_backbone() {
     let bytes = weights.to_safetensors_bytes(None).unwrap();
     let read = read_checkpoint("resnet-ish.safetensors", &bytes).unwrap();
     assert!(matches!(read, Checkpoint::StateDict(_)));
-    assert!(matches!(read.start(&names(&["x"]), &HeadKind::Replace), Ok(Start::Backbone(_))));
+    assert!(matches!(
+        read.start(Architecture::MobileNetV2, &names(&["x"]), &HeadKind::Replace),
+        Ok(Start::Backbone(_))
+    ));
 }
 
 #[test]
