@@ -607,6 +607,14 @@ describe('graft e2e', () => {
   step('8d. the second backbone: EfficientNet-Lite0 chosen, downloaded on first use, trained, exported, remembered', async () => {
     await t.tid('backbone').selectOption('efficientnet_lite0');
     assert.match((await t.tid('backbone-summary').textContent()) ?? '', /^4\.7 M parameters, 385 M multiply-adds per picture, 75\.1 % ImageNet top-1/);
+    // "Expected speed here": both backbones timed on the engine in use (nothing downloaded).
+    await t.tid('time-backbones').click();
+    await t.poll('both backbones timed', async () => (await t.tid('backbone-speed').count()) === 2, { timeout: 120_000 });
+    const speeds = await t.tid('backbone-speed').evaluateAll((els) => els.map((e) => ({ arch: e.dataset.arch, frozen: Number(e.dataset.frozen), discriminative: Number(e.dataset.discriminative), text: e.textContent.trim() })));
+    console.log(`  expected speed here: ${speeds.map((s) => s.text).join(' ')}`);
+    assert.deepEqual(speeds.map((s) => s.arch), ['mobilenet_v2', 'efficientnet_lite0']);
+    for (const s of speeds) assert.ok(s.frozen > 0 && s.discriminative > 0, `timed: ${JSON.stringify(s)}`);
+    t.timings.backbone_speeds = speeds;
     await t.tid('mode-frozen').check();
     await t.setNumber('epochs', 4);
     const { metrics: m } = await t.train('EfficientNet-Lite0 (frozen)', { timeout: 300_000 });

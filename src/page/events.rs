@@ -141,6 +141,10 @@ pub fn apply(state: &AppState, event: Event) {
             state.bench_running.set(false);
         }
         Event::KernelChecks { checks } => state.kernel_checks.set(Some(checks)),
+        Event::BackboneSpeed { arch, engine, speed } => state.backbone_speeds.update(|all| {
+            all.retain(|(a, ..)| *a != arch);
+            all.push((arch, engine, speed));
+        }),
         lab_event => crate::page::lab_events::apply(state, lab_event),
     }
 }

@@ -366,6 +366,8 @@ pub struct AppState {
     /// graft's GPU kernels checked on WebGPU (the bench page's "check kernels"); `None` while
     /// none ran (or one runs).
     pub kernel_checks: RwSignal<Option<Result<Vec<graft_model::kernel_check::KernelCheck>, String>>>,
+    /// Each backbone's speed on the engine in use ("time both here" in the settings).
+    pub backbone_speeds: RwSignal<Vec<(graft_model::Architecture, String, graft_train::SpeedReading)>>,
     pub engine_restarts: RwSignal<u32>,
     /// Which engine worker runs (set when it is started).
     pub engine_kind: RwSignal<Option<crate::page::client::EngineKind>>,
@@ -422,6 +424,7 @@ impl AppState {
             bench: RwSignal::new(None),
             bench_running: RwSignal::new(false),
             kernel_checks: RwSignal::new(None),
+            backbone_speeds: RwSignal::new(Vec::new()),
             engine_restarts: RwSignal::new(0),
             engine_kind: RwSignal::new(None),
             quiet_switch: RwSignal::new(false),

@@ -371,6 +371,9 @@ impl Engine {
                 self.spawn_job(JobKind::Bench, move |e| async move { e.bench(&batches, iterations).await });
             }
             Command::CheckKernels => self.spawn_job(JobKind::CheckKernels, |e| async move { e.check_kernels().await }),
+            Command::TimeBackbones => {
+                self.spawn_job(JobKind::TimeBackbones, |e| async move { e.time_backbones().await });
+            }
             Command::Measure { best_frozen, best_discriminative } => {
                 self.measure(best_frozen, best_discriminative).await;
             }
@@ -499,12 +502,25 @@ impl Engine {
         if let Some(weights) = self.pretrained.borrow().get(&arch) {
             return Ok(weights.clone());
         }
-        let url = crate::worker::boot::app_url(&crate::worker::boot::weights_url(arch));
         notice(Level::Info, format!("downloading the pretrained {} (once: it is kept for offline use)", arch.title()));
-        let bytes = crate::worker::boot::fetch_weights(&url, |_, _| {})
+        self.download_pretrained(arch, |_, _| {}).await
+    }
+
+    /// Downloads `arch`'s pretrained weights (the bytes so far, and the total when known, to
+    /// `progress`) and keeps them; boot takes MobileNetV2's this way, other backbones come on
+    /// first use through [`Engine::pretrained_for`].
+    pub(super) async fn download_pretrained(
+        &self,
+        arch: Architecture,
+        progress: impl Fn(u64, Option<u64>),
+    ) -> Result<Rc<WeightMap>, String> {
+        let url = crate::worker::boot::app_url(&crate::worker::boot::weights_url(arch));
+        let bytes = crate::worker::boot::fetch_weights(&url, progress)
             .await
             .map_err(|e| format!("could not download the {} backbone: {e}", arch.title()))?;
-        let weights = Rc::new(WeightMap::from_safetensors_bytes(bytes).map_err(|e| e.to_string())?);
+        let weights = WeightMap::from_safetensors_bytes(bytes)
+            .map_err(|e| format!("the {} backbone's weights are invalid: {e}", arch.title()))?;
+        let weights = Rc::new(weights);
         self.pretrained.borrow_mut().insert(arch, weights.clone());
         Ok(weights)
     }

@@ -111,7 +111,7 @@ pub async fn compare_backbones(engine: &Rc<Engine>, cancel: &CancelToken) {
     let mut pretrained = Vec::new();
     for arch in Architecture::ALL {
         match engine.pretrained_for(arch).await {
-            Ok(weights) => pretrained.push(weights.as_ref().clone()),
+            Ok(weights) => pretrained.push(weights),
             Err(e) => return notice(Level::Error, format!("compare backbones: {e}")),
         }
     }
@@ -121,6 +121,8 @@ pub async fn compare_backbones(engine: &Rc<Engine>, cancel: &CancelToken) {
     };
     let device = engine.device(engine.backend());
     let cfg = engine.project.borrow().settings.train.clone();
+    // The engine's own copies, borrowed (two backbones' weights are ~33 MB).
+    let pretrained: Vec<&WeightMap> = pretrained.iter().map(AsRef::as_ref).collect();
     let result = run_backbone_compare(&dataset, &pretrained, &cfg, &device, cancel, |event| {
         post(&Event::BackboneCompare(event));
         yield_now()

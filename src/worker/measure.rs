@@ -2,6 +2,7 @@
 //! start-up measurement that picks an engine per mode.
 
 use burn::tensor::Device;
+use graft_model::{Architecture, RandomWeights};
 use graft_train::measure_speed;
 use web_time::Instant;
 
@@ -26,13 +27,33 @@ impl Engine {
             r.rows.push(graft_project::bench_ingest(8));
             r.rows.push(graft_project::bench_ingest_phone(3));
         }
-        let label = match (backend, self.compute.borrow().cpu_threads) {
-            (Backend::Cpu, threads) if threads > 1 => format!("{} · {threads} threads", backend.label()),
-            _ => backend.label().to_string(),
-        };
-        post(&Event::Bench { report, backend: label });
+        post(&Event::Bench { report, backend: self.backend_label(backend) });
         // Linear memory only grows: after a benchmark it is the peak its largest batch needed.
         post(&Event::Memory { wasm_bytes: wasm_memory_bytes() });
+    }
+
+    /// "CPU · 4 threads", "WebGPU": the backend in use, as the bench page and the backbone
+    /// chooser name it.
+    fn backend_label(&self, backend: Backend) -> String {
+        match (backend, self.compute.borrow().cpu_threads) {
+            (Backend::Cpu, threads) if threads > 1 => format!("{} · {threads} threads", backend.label()),
+            _ => backend.label().to_string(),
+        }
+    }
+
+    /// Each backbone's frozen and discriminative speed on the backend in use: the chooser's
+    /// "expected speed here". Random weights of each network's shape, so nothing is downloaded.
+    pub(super) async fn time_backbones(&self) {
+        let backend = self.backend();
+        let device = self.device(backend);
+        let engine = self.backend_label(backend);
+        for arch in Architecture::ALL {
+            match measure_speed(&RandomWeights::for_arch(arch, 0), &device, None, None).await {
+                Ok(speed) => post(&Event::BackboneSpeed { arch, engine: engine.clone(), speed }),
+                Err(e) => notice(Level::Error, format!("timing {}: {e}", arch.title())),
+            }
+            yield_now().await;
+        }
     }
 
     /// graft's GPU kernels against their definition on this engine's WebGPU device (whether or

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use graft_model::{Architecture, WeightMap};
+use graft_model::Architecture;
 
 use crate::protocol::{BootStage, ComputeInfo, Event};
 use crate::worker::boot;
@@ -12,7 +12,8 @@ use crate::worker::link::post;
 // WebGPU's start-up check (the multi-threaded engine has no WebGPU).
 #[cfg(feature = "webgpu")]
 use {
-    crate::protocol::Level, crate::worker::boot::Gpu, crate::worker::link::notice, wasm_bindgen_futures::spawn_local,
+    crate::protocol::Level, crate::worker::boot::Gpu, crate::worker::link::notice, graft_model::WeightMap,
+    wasm_bindgen_futures::spawn_local,
 };
 
 impl Engine {
@@ -26,23 +27,13 @@ impl Engine {
         self.post_compute();
 
         post(&Event::Boot(BootStage::Downloading { loaded: 0, total: None }));
-        let url = boot::app_url(&boot::weights_url(Architecture::MobileNetV2));
         let downloading = |loaded, total| post(&Event::Boot(BootStage::Downloading { loaded, total }));
-        let bytes = match boot::fetch_weights(&url, downloading).await {
-            Ok(b) => b,
-            Err(e) => {
-                return post(&Event::Boot(BootStage::Failed {
-                    message: format!("could not download the backbone: {e}"),
-                }))
-            }
+        // The multi-threaded engine has no WebGPU to check with them.
+        #[cfg_attr(not(feature = "webgpu"), allow(unused_variables))]
+        let weights = match self.download_pretrained(Architecture::MobileNetV2, downloading).await {
+            Ok(w) => w,
+            Err(message) => return post(&Event::Boot(BootStage::Failed { message })),
         };
-        let weights = match WeightMap::from_safetensors_bytes(bytes) {
-            Ok(w) => Rc::new(w),
-            Err(e) => {
-                return post(&Event::Boot(BootStage::Failed { message: format!("backbone weights are invalid: {e}") }))
-            }
-        };
-        self.pretrained.borrow_mut().insert(Architecture::MobileNetV2, weights.clone());
         // WebGPU is not offered until it passed its check, which runs beside the rest: the app
         // is usable on the CPU meanwhile (a software adapter takes seconds to compile kernels).
         #[cfg(feature = "webgpu")]

@@ -187,7 +187,8 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub run: TrainOptions,
     /// Compare the backbones instead (MobileNetV2 and EfficientNet-Lite0, each from
-    /// static/weights/): the same data, split, seed, mode and settings on both.
+    /// static/weights/, or from --weights for the backbone that file holds): the same data,
+    /// split, seed, mode and settings on both.
     #[arg(long)]
     pub backbones: bool,
 }

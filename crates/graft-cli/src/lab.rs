@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use futures::executor::block_on;
 use graft_data::Dataset;
 use graft_lab::{lr_find_for_run, most_confused, top_losses};
-use graft_model::Architecture;
+use graft_model::{Architecture, WeightSource};
 use graft_train::{CancelToken, TrainEvent};
 
 use crate::args::{CompareArgs, LrFindArgs, ReportArgs};
@@ -18,10 +18,20 @@ use crate::project::{open_run_data, RunData};
 fn compare_backbones(args: &CompareArgs) -> Result<ExitCode, String> {
     let RunData { cfg, dataset, .. } = open_run_data(&args.run)?;
     let dev = device(args.run.common.backend);
-    let pretrained = Architecture::ALL
-        .iter()
-        .map(|&arch| load_pretrained(&PathBuf::from("static/weights").join(arch.weights_file())))
-        .collect::<Result<Vec<_>, _>>()?;
+    // `--weights` stands in for its own backbone's default file.
+    let given = args.run.common.weights.as_deref().map(load_pretrained).transpose()?;
+    let mut pretrained = Vec::new();
+    for arch in Architecture::ALL {
+        match given {
+            Some(ref w) if w.architecture() == arch => continue,
+            _ => pretrained.push(load_pretrained(&PathBuf::from("static/weights").join(arch.weights_file()))?),
+        }
+    }
+    if let Some(w) = given {
+        let at = Architecture::ALL.iter().position(|&a| a == w.architecture()).unwrap_or(0);
+        pretrained.insert(at, w);
+    }
+    let pretrained: Vec<&graft_model::WeightMap> = pretrained.iter().collect();
     let cancel = CancelToken::default();
     let stop = cancel.clone();
     ctrlc::set_handler(move || stop.cancel()).map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;

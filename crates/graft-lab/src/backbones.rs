@@ -56,7 +56,7 @@ pub enum BackboneCompareEvent {
 /// networks, in order; stops after a cancelled run.
 pub async fn run_backbone_compare<F, Fut>(
     dataset: &Dataset,
-    pretrained: &[WeightMap],
+    pretrained: &[&WeightMap],
     base: &TrainConfig,
     device: &Device,
     cancel: &CancelToken,
@@ -77,7 +77,7 @@ where
         // The same pictures, normalised the way this network was trained.
         let data = Dataset { preprocess: cfg.preprocess(), ..dataset.clone() };
         let spec = HeadSpec { kind: HeadKind::Replace, num_classes: data.classes.len(), seed: cfg.seed };
-        let model = ImageClassifier::from_pretrained(weights, &spec, device).map_err(|e| e.to_string())?;
+        let model = ImageClassifier::from_pretrained(*weights, &spec, device).map_err(|e| e.to_string())?;
         let parameters: usize = model
             .named_tensors()
             .iter()

@@ -8,6 +8,7 @@
 
 use graft_lab::{BackboneCompareEvent, CompareEvent, LrFinderResult};
 use graft_model::kernel_check::KernelCheck;
+use graft_model::Architecture;
 use graft_project::{ModelStatus, Settings};
 use graft_train::{BenchReport, Mode, QuantityDiff, RunOutcome, SpeedReading, Tolerance, TrainEvent};
 use serde::{Deserialize, Serialize};
@@ -226,6 +227,10 @@ pub enum Command {
         best_frozen: Option<f32>,
         best_discriminative: Option<f32>,
     },
+    /// Times each backbone's frozen and discriminative work on the backend in use (random
+    /// weights of its shape: the speed does not depend on the values, and nothing is
+    /// downloaded), for the backbone chooser's "expected speed here".
+    TimeBackbones,
     /// The page's measured choice of backend per mode within this engine (for "automatic").
     UseMeasured {
         backends: ModeBackends,
@@ -393,6 +398,7 @@ pub enum JobKind {
     Map,
     Bench,
     CheckKernels,
+    TimeBackbones,
 }
 
 impl JobKind {
@@ -408,6 +414,7 @@ impl JobKind {
             Self::Map => "the map",
             Self::Bench => "the benchmark",
             Self::CheckKernels => "the kernel checks",
+            Self::TimeBackbones => "timing the backbones",
         }
     }
 }
@@ -501,6 +508,12 @@ pub enum Event {
     /// Measuring one candidate (see [`Command::Measure`]).
     Measuring {
         what: String,
+    },
+    /// One backbone's figures on `engine` (answering [`Command::TimeBackbones`]).
+    BackboneSpeed {
+        arch: Architecture,
+        engine: String,
+        speed: SpeedReading,
     },
     /// This engine's figures (answering [`Command::Measure`]); `seconds`: what measuring cost.
     Measured {

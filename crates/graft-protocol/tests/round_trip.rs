@@ -6,9 +6,10 @@
 //! sample here.
 
 use graft_lab::{BackboneCompareEvent, CompareEvent, Lesson, LrFinderResult};
+use graft_model::Architecture;
 use graft_project::{ModelStatus, Settings};
 use graft_protocol::*;
-use graft_train::{FailureReason, Mode, PhaseKind, RunOutcome, TrainEvent};
+use graft_train::{FailureReason, Mode, ModeSpeed, PhaseKind, RunOutcome, SpeedReading, TrainEvent};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -52,9 +53,10 @@ fn command_variant(c: &Command) -> usize {
         Command::StartFrom => 29,
         Command::StartFromImagenet => 30,
         Command::CompareBackbones => 31,
+        Command::TimeBackbones => 32,
     }
 }
-const COMMANDS: usize = 32;
+const COMMANDS: usize = 33;
 
 fn event_variant(e: &Event) -> usize {
     match e {
@@ -93,9 +95,10 @@ fn event_variant(e: &Event) -> usize {
         Event::Knowledge(_) => 32,
         Event::BackboneCompare(_) => 33,
         Event::BackboneCompareDone { .. } => 34,
+        Event::BackboneSpeed { .. } => 35,
     }
 }
-const EVENTS: usize = 35;
+const EVENTS: usize = 36;
 
 fn frame() -> Frame {
     Frame { width: 2, height: 1, rgba: vec![1, 2, 3, 255, 4, 5, 6, 255] }
@@ -140,6 +143,7 @@ fn commands() -> Vec<Command> {
         Command::CheckData,
         Command::Compare,
         Command::CompareBackbones,
+        Command::TimeBackbones,
         Command::UseCompareModel { index: 2 },
         Command::LrFind,
         Command::Interpret,
@@ -188,6 +192,15 @@ fn events() -> Vec<Event> {
         Event::Bench { report: Err("the backbone is not loaded".into()), backend: "CPU (wasm)".into() },
         Event::KernelChecks { checks: Ok(Vec::new()) },
         Event::Measuring { what: "WebGPU, frozen".into() },
+        Event::BackboneSpeed {
+            arch: Architecture::EfficientNetLite0,
+            engine: "CPU · 2 threads".into(),
+            speed: SpeedReading {
+                frozen: ModeSpeed { images_per_sec: Some(31.5), batch: 16, cut_short: None },
+                discriminative: ModeSpeed { images_per_sec: Some(6.25), batch: 4, cut_short: None },
+                seconds: 4.5,
+            },
+        },
         Event::Measured {
             timings: vec![CandidateTiming {
                 candidate: Candidate::CpuThreads,

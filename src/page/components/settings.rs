@@ -38,6 +38,32 @@ where
     }
 }
 
+/// "Expected speed here": each backbone timed on the engine in use, on request (a few seconds).
+#[component]
+fn BackboneSpeeds() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let time = move |_| {
+        state.backbone_speeds.set(Vec::new());
+        state.send(&Command::TimeBackbones);
+    };
+    let per_sec = |v: Option<f32>| v.map_or_else(|| "–".into(), |v| format!("{v:.1}"));
+    view! {
+        <small class="backbone-speeds">
+            <button data-testid="time-backbones" disabled=move || state.job.get().is_some() on:click=time>
+                "time both here"</button>
+            {move || state.backbone_speeds.get().into_iter().map(|(arch, engine, speed)| {
+                let (frozen, tuned) = (speed.frozen.images_per_sec, speed.discriminative.images_per_sec);
+                view! {
+                    <span data-testid="backbone-speed" data-arch=arch.name()
+                        data-frozen=frozen.unwrap_or(0.0).to_string() data-discriminative=tuned.unwrap_or(0.0).to_string()>
+                        {format!(" {} on {engine}: {} img/s frozen, {} img/s fine-tuning.", arch.title(), per_sec(frozen), per_sec(tuned))}
+                    </span>
+                }
+            }).collect_view()}
+        </small>
+    }
+}
+
 #[component]
 pub fn SettingsPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -107,7 +133,8 @@ pub fn SettingsPanel() -> impl IntoView {
                         let a = s.backbone.get();
                         let extra = if a == Architecture::MobileNetV2 { "" } else { "; downloaded when first trained" };
                         format!("{}{extra}", a.summary())
-                    }}</small></label>
+                    }}</small>
+                    <BackboneSpeeds/></label>
                 <NumberField label="epochs" testid="epochs" value=s.epochs step="1" help="passes over your training images"/>
                 <NumberField label="head learning rate" testid="lr" value=s.lr step="0.0001" help="peak of the one-cycle schedule"/>
                 <Show when=move || !frozen()>
