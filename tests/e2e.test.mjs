@@ -561,7 +561,7 @@ describe('graft e2e', () => {
     await reopenPageProject();
   }, 300_000);
 
-  step('8c. start from a checkpoint: a model of other classes gives its backbone; a foreign file is refused by name', async () => {
+  step('8c. start from a checkpoint: a model of other classes gives its backbone, so does torchvision\'s .pth; a foreign file is refused by name', async () => {
     const cli = process.env.GRAFT_CLI;
     const run = (args) => execFileSync(cli, args, { cwd: path.join(HERE, '..'), encoding: 'utf8', maxBuffer: 64 << 20 });
     const notices = async () => (await t.tid('notices').textContent()) ?? '';
@@ -598,6 +598,17 @@ describe('graft e2e', () => {
     console.log(`  epoch 1 training loss from ImageNet ${loss(fromImagenet).toFixed(5)}, from the checkpoint ${loss(fromCheckpoint).toFixed(5)}`);
     // Seeded runs repeat exactly: any difference is the backbone's (measured 3e-3 and 6e-2).
     assert.ok(Math.abs(loss(fromImagenet) - loss(fromCheckpoint)) > 1e-5, 'the checkpoint\'s backbone was used');
+    // torchvision's own checkpoint as downloaded (a legacy-format .pth), read in the page.
+    const pth = path.join(HERE, '..', 'weights', 'mobilenet_v2-b0353104.pth');
+    await t.tid('start-from-input').setInputFiles(pth);
+    await t.poll('the .pth as starting checkpoint', async () => (await t.tid('start-from').textContent()) === 'mobilenet_v2-b0353104.pth');
+    const saidPth = await notices();
+    assert.ok(saidPth.includes('new runs start from mobilenet_v2-b0353104.pth: '), saidPth);
+    assert.ok(saidPth.includes('`classifier.1.weight` is [1000, 1280], this project has 3 classes — the head will be replaced'), saidPth);
+    const fromPth = (await t.train('from torchvision\'s .pth', { timeout: 300_000 })).metrics;
+    // The same ImageNet weights at full precision (the page downloads them as int8).
+    console.log(`  from torchvision's .pth: epoch 1 training loss ${loss(fromPth).toFixed(5)} (from ImageNet's int8 download ${loss(fromImagenet).toFixed(5)})`);
+    assert.ok(Number.isFinite(loss(fromPth)));
     // Back to ImageNet, then the page's own project for the steps that follow.
     await t.tid('start-from-imagenet').click();
     await t.poll('ImageNet again', async () => /^ImageNet/.test((await t.tid('start-from').textContent()) ?? ''));
@@ -719,6 +730,14 @@ describe('graft e2e', () => {
     const t2 = new Session(p2, ARTIFACTS);
     p2.on('pageerror', (err) => t2.pageErrors.push(err.message));
     await (await small.newCDPSession(p2)).send('Storage.overrideQuotaForOrigin', { origin: server2.url, quotaSize: 500_000 });
+    // This browser's engine measurement, remembered as a returning user's would be: the step is
+    // about storage, not the minute SwiftShader takes to check and time WebGPU again.
+    const remembered = await page.evaluate(() => Object.fromEntries(Object.keys(localStorage)
+      .filter((k) => k.startsWith('graft.engine-choice|')).map((k) => [k, localStorage.getItem(k)])));
+    assert.equal(Object.keys(remembered).length > 0, true, 'step 1 remembered its measurement');
+    await small.addInitScript((entries) => {
+      for (const [k, v] of Object.entries(entries)) if (localStorage.getItem(k) === null) localStorage.setItem(k, v);
+    }, remembered);
     try {
       await p2.goto(server2.url);
       await t2.ready(READY_TIMEOUT);

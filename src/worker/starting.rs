@@ -1,5 +1,5 @@
 //! The project's starting checkpoint: a file the user gave (a graft export or project file, a
-//! MobileNetV2 state_dict as safetensors) whose backbone new runs start from instead of
+//! PyTorch state_dict as .pth or safetensors) whose backbone new runs start from instead of
 //! ImageNet's. Checked when it is given and again when a run starts (the classes may have
 //! changed meanwhile); kept in the browser with the project.
 

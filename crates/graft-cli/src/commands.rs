@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::{decode_image_for_side, write_zip};
-use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier, WeightMap};
+use graft_model::{imagenet_labels, HeadKind, HeadSpec, ImageClassifier};
 use graft_project::{read_checkpoint, Checkpoint, HeadChoice, ModelStatus};
 use graft_train::onnx::onnx_from_export;
 use graft_train::{
@@ -249,9 +249,8 @@ fn read_model_dir(dir: &Path) -> Result<ExportBundle, String> {
     Ok(ExportBundle { files })
 }
 
-/// Loads an exported model directory (`model.safetensors` + `manifest.json`).
-/// A starting checkpoint from its path: an export directory, a PyTorch `.pth` (read from disk),
-/// or any file [`read_checkpoint`] knows (safetensors, an export zip, a project file).
+/// A starting checkpoint from its path: an export directory, or any file [`read_checkpoint`]
+/// knows (a PyTorch `.pth` or safetensors state_dict, an export zip, a project file).
 fn read_start(path: &Path) -> Result<Checkpoint, String> {
     if path.is_dir() {
         let bundle = read_model_dir(path)?;
@@ -260,15 +259,11 @@ fn read_start(path: &Path) -> Result<Checkpoint, String> {
             serde_json::from_slice(file(MANIFEST_FILE)?).map_err(|e| format!("{}: {e}", path.display()))?;
         return Ok(Checkpoint::Graft { weights: file(WEIGHTS_FILE)?.to_vec(), manifest: Box::new(manifest) });
     }
-    let is_pth = path.extension().is_some_and(|e| e == "pth" || e == "pt");
-    if is_pth {
-        let weights = WeightMap::from_pytorch_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok(Checkpoint::StateDict(weights));
-    }
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     read_checkpoint(&path.display().to_string(), &bytes)
 }
 
+/// Loads an exported model directory (`model.safetensors` + `manifest.json`).
 pub fn load_model_dir(dir: &Path, dev: &Device) -> Result<TrainedModel, String> {
     read_model_dir(dir)?.load(dev).map_err(|e| e.to_string())
 }

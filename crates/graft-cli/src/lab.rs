@@ -19,18 +19,14 @@ fn compare_backbones(args: &CompareArgs) -> Result<ExitCode, String> {
     let RunData { cfg, dataset, .. } = open_run_data(&args.run)?;
     let dev = device(args.run.common.backend);
     // `--weights` stands in for its own backbone's default file.
-    let given = args.run.common.weights.as_deref().map(load_pretrained).transpose()?;
-    let mut pretrained = Vec::new();
-    for arch in Architecture::ALL {
-        match given {
-            Some(ref w) if w.architecture() == arch => continue,
-            _ => pretrained.push(load_pretrained(&PathBuf::from("static/weights").join(arch.weights_file()))?),
-        }
-    }
-    if let Some(w) = given {
-        let at = Architecture::ALL.iter().position(|&a| a == w.architecture()).unwrap_or(0);
-        pretrained.insert(at, w);
-    }
+    let mut given = args.run.common.weights.as_deref().map(load_pretrained).transpose()?;
+    let pretrained = Architecture::ALL
+        .into_iter()
+        .map(|arch| match given.take_if(|w| w.architecture() == arch) {
+            Some(w) => Ok(w),
+            None => load_pretrained(&PathBuf::from("static/weights").join(arch.weights_file())),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let pretrained: Vec<&graft_model::WeightMap> = pretrained.iter().collect();
     let cancel = CancelToken::default();
     let stop = cancel.clone();

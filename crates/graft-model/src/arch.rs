@@ -132,8 +132,7 @@ impl Architecture {
         let mut side = size;
         let mut total = (crate::FEATURE_DIM * crate::IMAGENET_CLASSES) as u64;
         for s in self.conv_specs() {
-            // Both paddings keep ⌈side / stride⌉ outputs for odd kernels.
-            side = side.div_ceil(s.stride);
+            side = s.output_side(side);
             total += (side * side * s.c_out * s.c_in / s.groups * s.kernel * s.kernel) as u64;
         }
         total

@@ -71,6 +71,12 @@ pub struct ConvSpec {
 }
 
 impl ConvSpec {
+    /// The output's height (or width) for an input side of `side`: both paddings keep
+    /// ⌈side / stride⌉ for odd kernels.
+    pub fn output_side(&self, side: usize) -> usize {
+        side.div_ceil(self.stride)
+    }
+
     fn weight_shape(&self) -> [usize; 4] {
         [self.c_out, self.c_in / self.groups, self.kernel, self.kernel]
     }

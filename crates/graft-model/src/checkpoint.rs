@@ -16,6 +16,11 @@ const NAMED: usize = 6;
 /// The prefix `torch.nn.DataParallel` (and DDP) puts before every name of a saved model.
 const WRAPPED: &str = "module.";
 
+/// A tensor's name without the `module.` a wrapped model (DataParallel, DDP) saves before it.
+pub fn unwrapped_name(name: &str) -> &str {
+    name.strip_prefix(WRAPPED).unwrap_or(name)
+}
+
 /// The tensors `arch`'s backbone needs, names and shapes, in network order.
 pub fn backbone_shapes(arch: Architecture) -> Vec<(String, Vec<usize>)> {
     let mut out = Vec::new();

@@ -24,6 +24,7 @@ pub mod kernel_check;
 mod kernel_test_data;
 pub mod launches;
 mod mobilenet;
+pub mod pytorch;
 pub mod small_conv;
 mod source;
 mod weights;

@@ -122,13 +122,21 @@ impl WeightMap {
         Ok(map)
     }
 
-    /// Reads a PyTorch checkpoint (`.pth`) from disk: the one-off conversion path.
-    #[cfg(feature = "pytorch")]
+    /// Reads a PyTorch checkpoint (`.pth`: `torch.save` of a `state_dict`, either container)
+    /// from its bytes: see [`crate::pytorch`]. torchvision's indices are kept as they are
+    /// (`classifier.1` stays `classifier.1`).
+    pub fn from_pytorch_bytes(bytes: &[u8]) -> Result<Self, WeightError> {
+        let mut map = WeightMap::default();
+        for (name, shape, values) in crate::pytorch::read_state_dict(bytes).map_err(WeightError::Read)? {
+            map.insert(name, shape, values);
+        }
+        Ok(map)
+    }
+
+    /// [`Self::from_pytorch_bytes`] of a file.
     pub fn from_pytorch_file(path: &std::path::Path) -> Result<Self, WeightError> {
-        // Keep torchvision's indices: `classifier.1` must not be renumbered to `classifier.0`
-        // just because the dropout at index 0 has no parameters.
-        let mut store = burn::store::PytorchStore::from_file(path).map_indices_contiguous(false);
-        Self::from_store(&mut store)
+        let bytes = std::fs::read(path).map_err(|e| WeightError::Read(format!("{}: {e}", path.display())))?;
+        Self::from_pytorch_bytes(&bytes)
     }
 
     fn from_store<S: ModuleStore>(store: &mut S) -> Result<Self, WeightError>

@@ -59,14 +59,16 @@ pub fn read_checkpoint(name: &str, bytes: &[u8]) -> Result<Checkpoint, String> {
     if bytes.starts_with(b"PK\x03\x04") {
         return read_zipped(name, bytes);
     }
+    if graft_model::pytorch::is_legacy_checkpoint(bytes) {
+        return read_pytorch(name, bytes);
+    }
     if is_safetensors(bytes) {
         let weights = WeightMap::from_safetensors_bytes(bytes.to_vec()).map_err(|e| format!("{name}: {e}"))?;
         return Ok(Checkpoint::StateDict(weights));
     }
     Err(format!(
-        "{name} is not a checkpoint graft reads: a .safetensors state_dict, a graft export (.zip) or \
-         project file{}",
-        if cfg!(target_family = "wasm") { "" } else { ", or a PyTorch .pth" }
+        "{name} is not a checkpoint graft reads: a PyTorch state_dict (.pth or .safetensors), a graft export \
+         (.zip) or project file"
     ))
 }
 
@@ -75,6 +77,12 @@ fn is_safetensors(bytes: &[u8]) -> bool {
     let Some(head) = bytes.get(..8).and_then(|h| <[u8; 8]>::try_from(h).ok()) else { return false };
     usize::try_from(u64::from_le_bytes(head)).is_ok_and(|len| len.checked_add(8).is_some_and(|end| end <= bytes.len()))
         && bytes.get(8) == Some(&b'{')
+}
+
+/// A PyTorch `.pth` (`torch.save` of a state_dict, either container).
+fn read_pytorch(name: &str, bytes: &[u8]) -> Result<Checkpoint, String> {
+    let weights = WeightMap::from_pytorch_bytes(bytes).map_err(|e| format!("{name}: {e}"))?;
+    Ok(Checkpoint::StateDict(weights))
 }
 
 fn read_zipped(name: &str, bytes: &[u8]) -> Result<Checkpoint, String> {
@@ -86,12 +94,7 @@ fn read_zipped(name: &str, bytes: &[u8]) -> Result<Checkpoint, String> {
         return Ok(Checkpoint::Graft { weights: weights.clone(), manifest: Box::new(manifest) });
     }
     if files.keys().any(|f| f.ends_with("data.pkl")) {
-        return Err(format!(
-            "{name} is a PyTorch checkpoint (.pth), which {}: save it as safetensors \
-             (`graft convert {name} model.safetensors`, or `safetensors.torch.save_file(model.state_dict(), …)` \
-             in Python)",
-            if cfg!(target_family = "wasm") { "the page cannot read" } else { "is read from its path only" }
-        ));
+        return read_pytorch(name, bytes);
     }
     if files.contains_key("project.json") {
         let project = read_project(bytes).map_err(|e| format!("{name}: {e}"))?;
@@ -108,7 +111,7 @@ impl Checkpoint {
         match self {
             Checkpoint::Graft { manifest, .. } => manifest.arch().ok(),
             Checkpoint::StateDict(map) => {
-                Architecture::detect(map.names().map(|n| n.strip_prefix("module.").unwrap_or(n)))
+                Architecture::detect(map.names().map(graft_model::checkpoint::unwrapped_name))
             }
         }
     }

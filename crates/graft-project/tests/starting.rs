@@ -91,7 +91,7 @@ fn other_files_are_refused_with_a_reason() {
     let pth =
         write_zip(&[("archive/data.pkl".into(), vec![0x80, 2]), ("archive/version".into(), b"3".to_vec())]).unwrap();
     let err = read_checkpoint("model.pth", &pth).unwrap_err();
-    assert!(err.starts_with("model.pth is a PyTorch checkpoint (.pth)"), "{err}");
+    assert_eq!(err, "model.pth: weight file could not be read: the pickle ends early");
     let other = write_zip(&[("readme.md".into(), b"hi".to_vec())]).unwrap();
     assert_eq!(
         read_checkpoint("x.zip", &other).unwrap_err(),
@@ -101,4 +101,37 @@ fn other_files_are_refused_with_a_reason() {
     let mut short = 1000u64.to_le_bytes().to_vec();
     short.extend_from_slice(b"{}");
     assert!(read_checkpoint("cut.safetensors", &short).unwrap_err().contains("not a checkpoint graft reads"));
+}
+
+/// The published checkpoints as a user would download them (torchvision's legacy `.pth`),
+/// read from their bytes as the page reads a dropped file.
+fn published(file: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights").join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", path.display()))
+}
+
+#[test]
+fn a_pytorch_pth_gives_its_backbone_and_the_other_network_is_named() {
+    let read = read_checkpoint("mobilenet_v2-b0353104.pth", &published("mobilenet_v2-b0353104.pth")).unwrap();
+    assert_eq!(read.architecture(), Some(Architecture::MobileNetV2));
+    match read.start(Architecture::MobileNetV2, &names(&["cat", "dog"]), &HeadKind::Replace) {
+        Ok(start @ Start::Backbone(_)) => {
+            let notes = start.notes().join("; ");
+            assert!(
+                notes.contains(
+                    "`classifier.1.weight` is [1000, 1280], this project has 2 classes — the head will be replaced"
+                ),
+                "{notes}"
+            );
+        }
+        other => panic!("expected its backbone: {:?}", other.map(|s| s.notes().to_vec())),
+    }
+    let lite0_bytes = published("efficientnet-lite0-57934424.pth");
+    let lite0 = || read_checkpoint("lite0.pth", &lite0_bytes).unwrap();
+    let err = lite0().start(Architecture::MobileNetV2, &names(&["cat", "dog"]), &HeadKind::Replace).unwrap_err();
+    assert!(err.to_string().contains("EfficientNet-Lite0"), "{err}");
+    assert!(matches!(
+        lite0().start(Architecture::EfficientNetLite0, &names(&["cat", "dog"]), &HeadKind::Replace),
+        Ok(Start::Backbone(_))
+    ));
 }

@@ -64,11 +64,33 @@ fn DataChecks() -> impl IntoView {
     }
 }
 
+/// The head of a comparison job: its title with run and stop buttons, what it does, its progress.
+#[component]
+fn LabJobHeader(
+    title: &'static str,
+    run_label: &'static str,
+    run_testid: &'static str,
+    status_testid: &'static str,
+    hint: &'static str,
+    running: RwSignal<bool>,
+    status: RwSignal<Option<String>>,
+    on_run: impl Fn() + 'static,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <h3>{title}" "
+            <button data-testid=run_testid disabled=move || running.get() on:click=move |_| on_run()>{run_label}</button>
+            <button disabled=move || !running.get() on:click=move |_| state.send(&Command::Stop)>"stop"</button></h3>
+        <p class="hint">{hint}</p>
+        {move || status.get().map(|s| view! { <p class="progress-text" data-testid=status_testid>{s}</p> })}
+    }
+}
+
 #[component]
 fn Compare() -> impl IntoView {
     let state = expect_context::<AppState>();
     let lab = state.lab;
-    let run = move |_| {
+    let run = move || {
         lab.compare_rows.set(Vec::new());
         lab.compare_running.set(true);
         lab.compare_status.set(Some("starting".into()));
@@ -89,11 +111,9 @@ fn Compare() -> impl IntoView {
     });
     view! {
         <div class="lab-part">
-            <h3>"Compare the lessons "
-                <button data-testid="compare-button" disabled=move || lab.compare_running.get() on:click=run>"run all four"</button>
-                <button disabled=move || !lab.compare_running.get() on:click=move |_| state.send(&Command::Stop)>"stop"</button></h3>
-            <p class="hint">"The same pictures, split and seed, trained four ways, one after the other, with your epochs and learning rate."</p>
-            {move || lab.compare_status.get().map(|s| view! { <p class="progress-text" data-testid="compare-status">{s}</p> })}
+            <LabJobHeader title="Compare the lessons" run_label="run all four" run_testid="compare-button"
+                status_testid="compare-status" running=lab.compare_running status=lab.compare_status on_run=run
+                hint="The same pictures, split and seed, trained four ways, one after the other, with your epochs and learning rate."/>
             <Show when=move || !lab.compare_rows.with(Vec::is_empty)>
                 <table class="confusion compare" data-testid="compare-table">
                     <thead><tr><th>"run"</th><th>"val accuracy"</th><th>"val loss"</th><th>"seconds"</th><th>"img/s"</th>
@@ -128,7 +148,7 @@ fn Compare() -> impl IntoView {
 fn CompareBackbones() -> impl IntoView {
     let state = expect_context::<AppState>();
     let lab = state.lab;
-    let run = move |_| {
+    let run = move || {
         lab.backbone_rows.set(Vec::new());
         lab.backbone_running.set(true);
         lab.backbone_status.set(Some("starting".into()));
@@ -136,11 +156,9 @@ fn CompareBackbones() -> impl IntoView {
     };
     view! {
         <div class="lab-part">
-            <h3>"Compare the backbones "
-                <button data-testid="compare-backbones-button" disabled=move || lab.backbone_running.get() on:click=run>"run both"</button>
-                <button disabled=move || !lab.backbone_running.get() on:click=move |_| state.send(&Command::Stop)>"stop"</button></h3>
-            <p class="hint">"MobileNetV2 and EfficientNet-Lite0 trained on the same pictures, split and seed, in your mode and with your settings: which pretrained features suit your classes, and what they cost."</p>
-            {move || lab.backbone_status.get().map(|s| view! { <p class="progress-text" data-testid="backbone-status">{s}</p> })}
+            <LabJobHeader title="Compare the backbones" run_label="run both" run_testid="compare-backbones-button"
+                status_testid="backbone-status" running=lab.backbone_running status=lab.backbone_status on_run=run
+                hint="MobileNetV2 and EfficientNet-Lite0 trained on the same pictures, split and seed, in your mode and with your settings: which pretrained features suit your classes, and what they cost."/>
             <Show when=move || !lab.backbone_rows.with(Vec::is_empty)>
                 <table class="confusion compare" data-testid="backbone-table">
                     <thead><tr><th>"backbone"</th><th>"val accuracy"</th><th>"seconds"</th><th>"img/s"</th><th>"model MB"</th>

@@ -163,8 +163,8 @@ pub fn SettingsPanel() -> impl IntoView {
                         <Show when=move || state.start_from.get().is_some()>
                             <button data-testid="start-from-imagenet" on:click=move |_| state.send(&Command::StartFromImagenet)>"use ImageNet"</button>
                         </Show>
-                        <input type="file" accept=".safetensors,.zip" data-testid="start-from-input" on:change=on_start/></span>
-                    <small>"a model you trained before (a graft export or project file) or a MobileNetV2 state_dict (.safetensors): its backbone, checked tensor by tensor, with a new head"</small>
+                        <input type="file" accept=".safetensors,.pth,.pt,.zip" data-testid="start-from-input" on:change=on_start/></span>
+                    <small>"a model you trained before (a graft export or project file) or a PyTorch state_dict of the chosen backbone (.pth or .safetensors, torchvision's names): its backbone, checked tensor by tensor, with a new head"</small>
                 </div>
             </div>
         </section>

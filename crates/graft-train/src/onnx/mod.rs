@@ -66,7 +66,7 @@ pub fn onnx_model(weights: &WeightMap, manifest: &Manifest) -> Result<ModelProto
         let input = x.clone();
         for layer in &block.layers {
             x = graph.conv_bn(layer, &x, side, weights)?;
-            side = side.div_ceil(layer.spec.stride);
+            side = layer.spec.output_side(side);
         }
         if block.residual {
             x = graph.node("Add", &format!("block{index}.add"), &[&x, &input], vec![]);
