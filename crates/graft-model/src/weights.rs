@@ -126,11 +126,20 @@ impl WeightMap {
     /// from its bytes: see [`crate::pytorch`]. torchvision's indices are kept as they are
     /// (`classifier.1` stays `classifier.1`).
     pub fn from_pytorch_bytes(bytes: &[u8]) -> Result<Self, WeightError> {
+        Ok(Self::from_read_tensors(crate::pytorch::read_state_dict(bytes).map_err(WeightError::Read)?))
+    }
+
+    /// [`Self::from_pytorch_bytes`] of a ZIP checkpoint its caller already unpacked.
+    pub fn from_pytorch_zip_entries(files: HashMap<String, Vec<u8>>) -> Result<Self, WeightError> {
+        Ok(Self::from_read_tensors(crate::pytorch::read_zipped_state_dict(files).map_err(WeightError::Read)?))
+    }
+
+    fn from_read_tensors(tensors: Vec<crate::pytorch::ReadTensor>) -> Self {
         let mut map = WeightMap::default();
-        for (name, shape, values) in crate::pytorch::read_state_dict(bytes).map_err(WeightError::Read)? {
+        for (name, shape, values) in tensors {
             map.insert(name, shape, values);
         }
-        Ok(map)
+        map
     }
 
     /// [`Self::from_pytorch_bytes`] of a file.

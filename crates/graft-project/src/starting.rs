@@ -94,7 +94,8 @@ fn read_zipped(name: &str, bytes: &[u8]) -> Result<Checkpoint, String> {
         return Ok(Checkpoint::Graft { weights: weights.clone(), manifest: Box::new(manifest) });
     }
     if files.keys().any(|f| f.ends_with("data.pkl")) {
-        return read_pytorch(name, bytes);
+        let weights = WeightMap::from_pytorch_zip_entries(files).map_err(|e| format!("{name}: {e}"))?;
+        return Ok(Checkpoint::StateDict(weights));
     }
     if files.contains_key("project.json") {
         let project = read_project(bytes).map_err(|e| format!("{name}: {e}"))?;

@@ -135,3 +135,14 @@ fn a_pytorch_pth_gives_its_backbone_and_the_other_network_is_named() {
         Ok(Start::Backbone(_))
     ));
 }
+
+/// A `.pth` in PyTorch's ZIP container (graft-model's torch-written fixture) reads as a
+/// state_dict: its float tensors, the integer buffer left out.
+#[test]
+fn a_zip_container_pth_reads_as_a_state_dict() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../graft-model/tests/data/tiny_state_dict.pth");
+    let read = read_checkpoint("tiny.pth", &std::fs::read(path).unwrap()).unwrap();
+    let Checkpoint::StateDict(map) = read else { panic!("a state_dict") };
+    assert_eq!(map.len(), 8);
+    assert_eq!(map.get("transposed.weight").map(|(s, _)| s.to_vec()), Some(vec![4, 6]));
+}

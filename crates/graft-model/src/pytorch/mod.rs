@@ -31,14 +31,27 @@ pub type ReadTensor = (String, Vec<usize>, Vec<f32>);
 /// tensors (`num_batches_tracked`) are left out. A dict holding the `state_dict` under a key
 /// (`{"state_dict": …}`, `{"model": …}`) is looked into.
 pub fn read_state_dict(bytes: &[u8]) -> Result<Vec<ReadTensor>, String> {
-    let (root, storages) = if is_legacy_checkpoint(bytes) {
-        read_legacy(bytes)?
-    } else if bytes.starts_with(b"PK\x03\x04") {
-        read_zip_checkpoint(bytes)?
-    } else {
-        return Err("not a PyTorch checkpoint (neither a ZIP archive nor a legacy torch.save file)".into());
-    };
-    let tensors = find_state_dict(&root)?;
+    if is_legacy_checkpoint(bytes) {
+        let (root, storages) = read_legacy(bytes)?;
+        return tensors_of(&root, &storages);
+    }
+    if bytes.starts_with(b"PK\x03\x04") {
+        let files = graft_data::read_zip(bytes).map_err(|e| e.to_string())?.into_iter().collect();
+        return read_zipped_state_dict(files);
+    }
+    Err("not a PyTorch checkpoint (neither a ZIP archive nor a legacy torch.save file)".into())
+}
+
+/// [`read_state_dict`] of a ZIP checkpoint already unpacked (name → bytes), for a caller that
+/// unpacked the archive to see what it holds.
+pub fn read_zipped_state_dict(files: HashMap<String, Vec<u8>>) -> Result<Vec<ReadTensor>, String> {
+    let (root, storages) = read_zip_checkpoint(files)?;
+    tensors_of(&root, &storages)
+}
+
+/// The floating-point tensors of the state_dict in `root`, their values from `storages`.
+fn tensors_of(root: &Value, storages: &Storages) -> Result<Vec<ReadTensor>, String> {
+    let tensors = find_state_dict(root)?;
     let mut out = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         if !t.storage.dtype.is_float() {
@@ -56,8 +69,7 @@ pub fn read_state_dict(bytes: &[u8]) -> Result<Vec<ReadTensor>, String> {
 /// Storage key → its bytes.
 type Storages<'a> = HashMap<String, std::borrow::Cow<'a, [u8]>>;
 
-fn read_zip_checkpoint(bytes: &[u8]) -> Result<(Value, Storages<'static>), String> {
-    let files: HashMap<String, Vec<u8>> = graft_data::read_zip(bytes).map_err(|e| e.to_string())?.into_iter().collect();
+fn read_zip_checkpoint(files: HashMap<String, Vec<u8>>) -> Result<(Value, Storages<'static>), String> {
     // `<archive name>/data.pkl`; the shortest such root is the checkpoint's own.
     let root = files
         .keys()

@@ -261,24 +261,17 @@ impl Unpickler<'_, '_, '_> {
                     let items = self.stack.split_off(self.stack.len() - n);
                     self.stack.push(Value::Tuple(items));
                 }
-                b'q' => {
-                    let k = u32::from(self.byte()?);
+                b'q' | b'r' | 0x94 => {
+                    let k = match op {
+                        b'q' => u32::from(self.byte()?),
+                        b'r' => u32::from_le_bytes(self.le()?),
+                        // MEMOIZE: the next free index.
+                        _ => u32::try_from(self.memo.len()).map_err(|e| e.to_string())?,
+                    };
                     self.memo_put(k)?;
                 }
-                b'r' => {
-                    let k = u32::from_le_bytes(self.le()?);
-                    self.memo_put(k)?;
-                }
-                0x94 => {
-                    let k = u32::try_from(self.memo.len()).map_err(|e| e.to_string())?;
-                    self.memo_put(k)?;
-                }
-                b'h' => {
-                    let k = u32::from(self.byte()?);
-                    self.memo_get(k)?;
-                }
-                b'j' => {
-                    let k = u32::from_le_bytes(self.le()?);
+                b'h' | b'j' => {
+                    let k = if op == b'h' { u32::from(self.byte()?) } else { u32::from_le_bytes(self.le()?) };
                     self.memo_get(k)?;
                 }
                 b'J' => {
