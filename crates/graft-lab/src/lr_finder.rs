@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use graft_data::{Dataset, SeededRng};
 use graft_model::{Architecture, Head, HeadKind, HeadSpec, ImageClassifier, RandomWeights};
@@ -155,7 +155,7 @@ where
         .map_err(|e| e.to_string())?
         .fork(&autodiff)
         .train();
-    let mut optim: ModuleOptimizer = graft_train::adamw(sweep.weight_decay);
+    let mut optim = graft_train::adamw(sweep.weight_decay);
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = SeededRng::new(sweep.seed);
     let mut recorder = Recorder::new(sweep);
@@ -204,7 +204,7 @@ where
     }
     let autodiff = device.clone().without_autodiff().autodiff();
     let mut model = model.fork(&autodiff).train();
-    let mut optim: ModuleOptimizer = graft_train::adamw(sweep.weight_decay);
+    let mut optim = graft_train::adamw(sweep.weight_decay);
     let pre = &dataset.preprocess;
     let s = pre.input_size as usize;
     let mut order = items.to_vec();
@@ -229,9 +229,9 @@ where
         let mut grads = loss.backward();
         let lr = sweep.lr(step);
         let g = GradientsParams::from_module(&mut grads, &model.head);
-        model.head = optim.step(lr, model.head.clone(), g);
+        optim.step_in_place(lr, &mut model.head, g);
         let g = GradientsParams::from_module(&mut grads, &model.backbone);
-        model.backbone = optim.step(lr * ratio, model.backbone.clone(), g);
+        optim.step_in_place(lr * ratio, &mut model.backbone, g);
         if !recorder.record(step, value) {
             break;
         }

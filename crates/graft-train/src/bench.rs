@@ -171,7 +171,7 @@ pub async fn bench(
             let loss = cross_entropy(head.forward(f), smoothed_targets(&labels, CLASSES, 0.1, &autodiff));
             let mut grads = loss.backward();
             let g = GradientsParams::from_module(&mut grads, &head);
-            head = optim.step(1e-3, head.clone(), g);
+            optim.step_in_place(1e-3, &mut head, g);
             read_matrix(loss.detach().reshape([1, 1])).await.map(drop)
         })
         .await?;
@@ -188,7 +188,7 @@ pub async fn bench(
             let loss = cross_entropy(full.forward(x), smoothed_targets(&labels, CLASSES, 0.1, &autodiff));
             let mut grads = loss.backward();
             let g = GradientsParams::from_module(&mut grads, &full);
-            full = optim.step(1e-4, full.clone(), g);
+            optim.step_in_place(1e-4, &mut full, g);
             read_matrix(loss.detach().reshape([1, 1])).await.map(drop)
         })
         .await?;

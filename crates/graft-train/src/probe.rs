@@ -6,7 +6,6 @@
 //! driver miscompiles or silently skips a kernel answers differently and is refused.
 
 use burn::module::{Module, Param};
-use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use graft_data::SeededRng;
 use graft_model::{Backbone, Head, HeadKind, HeadSpec, ImageClassifier, WeightSource};
@@ -187,7 +186,7 @@ pub fn synthetic_pixels(count: usize, seed: u64) -> Vec<f32> {
 pub(crate) struct StepModel {
     pub backbone: Backbone,
     pub head: Head,
-    optimizer: ModuleOptimizer,
+    optimizer: crate::optim::GraftAdamW,
     factors: Vec<f64>,
     cfg: TrainConfig,
     pub autodiff: Device,
@@ -226,16 +225,7 @@ impl StepModel {
 
     /// The optimiser's update of every layer from `grads`.
     pub fn update(&mut self, grads: &mut Gradients) {
-        let backbone = Backbone {
-            arch: self.backbone.arch,
-            stem: self.backbone.stem.clone(),
-            blocks: std::mem::take(&mut self.backbone.blocks),
-            last: self.backbone.last.clone(),
-        };
-        let (head, backbone) =
-            step_every_layer(&mut self.optimizer, grads, self.head.clone(), backbone, self.cfg.lr, &self.factors);
-        self.head = head;
-        self.backbone = backbone;
+        step_every_layer(&mut self.optimizer, grads, &mut self.head, &mut self.backbone, self.cfg.lr, &self.factors);
     }
 }
 

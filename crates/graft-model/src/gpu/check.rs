@@ -57,6 +57,7 @@ pub async fn check_kernels(gpu: &Device) -> Result<Vec<KernelCheck>, String> {
         out.extend(dense_case(gpu, rows, k, c_out).await?);
     }
     out.extend(adamw_case(gpu).await?);
+    out.extend(adamw_pair_case(gpu).await?);
     Ok(out)
 }
 
@@ -421,6 +422,49 @@ async fn adamw_case(gpu: &Device) -> Result<Vec<KernelCheck>, String> {
         moments = Some((m, v));
         let case = format!("{n} values, step {step}");
         out.push(compare("AdamW", &case, "parameters", &host(got.clone()).await?, &host(want.clone()).await?, 1e-6));
+    }
+    Ok(out)
+}
+
+/// graft's paired AdamW kernel (two parameters, each at its own rate, updated in place) against
+/// burn's AdamW on flex, four steps: lengths that do and do not allow vectors of 4.
+async fn adamw_pair_case(gpu: &Device) -> Result<Vec<KernelCheck>, String> {
+    use burn::optim::{AdamWConfig, Optimizer};
+
+    use crate::fused_adamw::{self, AdamHyper, PairItem};
+
+    let h = AdamHyper { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-5, weight_decay: 0.05 };
+    let burn_adamw = AdamWConfig::new().with_weight_decay(h.weight_decay).build();
+    let flex = Device::flex();
+    let mut out = Vec::new();
+    for (n_a, n_b) in [(37, 64), (96, 128)] {
+        let (init_a, init_b) = (values(n_a, 21, -1.0, 1.0), values(n_b, 22, -1.0, 1.0));
+        let (mut want_a, mut state_a) = (tensor(&init_a, [n_a], &flex), None);
+        let (mut want_b, mut state_b) = (tensor(&init_b, [n_b], &flex), None);
+        let (mut got_a, mut got_b) = (tensor(&init_a, [n_a], gpu), tensor(&init_b, [n_b], gpu));
+        let (mut moments_a, mut moments_b) = (None, None);
+        for step in 1..=4u32 {
+            let (g_a, g_b) = (values(n_a, 40 + step, -2.0, 2.0), values(n_b, 50 + step, -2.0, 2.0));
+            let (lr_a, lr_b) = (0.01 * f64::from(step), 0.003 * f64::from(step));
+            (want_a, state_a) = burn_adamw.step(lr_a, want_a, tensor(&g_a, [n_a], &flex), state_a);
+            (want_b, state_b) = burn_adamw.step(lr_b, want_b, tensor(&g_b, [n_b], &flex), state_b);
+            let a = PairItem { param: got_a, grad: tensor(&g_a, [n_a], gpu), moments: moments_a, lr: lr_a };
+            let b = PairItem { param: got_b, grad: tensor(&g_b, [n_b], gpu), moments: moments_b, lr: lr_b };
+            let [(pa, ma, va), (pb, mb, vb)] = fused_adamw::launch_pair(a, b, step as usize, &h);
+            (got_a, moments_a, got_b, moments_b) = (pa, Some((ma, va)), pb, Some((mb, vb)));
+            let case = format!("{n_a} and {n_b} values, step {step}");
+            for (which, got, want) in [("a", &got_a, &want_a), ("b", &got_b, &want_b)] {
+                let quantity = format!("parameters {which} (pair)");
+                out.push(compare(
+                    "AdamW",
+                    &case,
+                    &quantity,
+                    &host(got.clone()).await?,
+                    &host(want.clone()).await?,
+                    1e-6,
+                ));
+            }
+        }
     }
     Ok(out)
 }

@@ -300,25 +300,52 @@ pub fn depthwise_backward_prepare<N: Size>(
     }
 }
 
-/// Depthwise backward, input gradient: the transposed convolution of `gs`, one thread per
-/// input row and channel vector.
+/// Depthwise backward, second pass, in one launch for two independent jobs (one launch fewer
+/// per depthwise layer): threads below `rows · cvs` write the input gradient
+/// ([`depthwise_input_row`]), the next `cvs` threads add the rows' partial sums into the
+/// gradients of β, γ and the taps ([`depthwise_finish_channel`]).
 #[cube(launch_unchecked)]
-pub fn depthwise_backward_input<N: Size>(
+pub fn depthwise_backward_input_finish<N: Size>(
     gs: &[Vector<f32, N>],
     w: &[f32],
     dx: &mut [Vector<f32, N>],
+    partial: &[Vector<f32, N>],
+    dgamma: &mut [Vector<f32, N>],
+    dbeta: &mut [Vector<f32, N>],
+    dw: &mut [f32],
     h: usize,
     wd: usize,
     oh: usize,
     ow: usize,
     cvs: usize,
-    rows: usize,
+    input_rows: usize,
+    output_rows: usize,
     #[comptime] stride: usize,
 ) {
     let id = ABSOLUTE_POS;
-    if id >= rows * cvs {
-        terminate!();
+    let input_threads = input_rows * cvs;
+    if id < input_threads {
+        depthwise_input_row::<N>(gs, w, dx, id, h, wd, oh, ow, cvs, stride);
+    } else if id < input_threads + cvs {
+        depthwise_finish_channel::<N>(partial, dgamma, dbeta, dw, id - input_threads, cvs, output_rows);
     }
+}
+
+/// The input gradient of one input row and channel vector (thread `id`): the transposed
+/// convolution of `gs`.
+#[cube]
+fn depthwise_input_row<N: Size>(
+    gs: &[Vector<f32, N>],
+    w: &[f32],
+    dx: &mut [Vector<f32, N>],
+    id: usize,
+    h: usize,
+    wd: usize,
+    oh: usize,
+    ow: usize,
+    cvs: usize,
+    #[comptime] stride: usize,
+) {
     let cv = id % cvs;
     let row = id / cvs;
     let iy = row % h;
@@ -354,21 +381,18 @@ pub fn depthwise_backward_input<N: Size>(
     }
 }
 
-/// Depthwise backward, last pass: the rows' partial sums added into the gradients of β, γ and
-/// the nine taps of each channel, one thread per channel vector.
-#[cube(launch_unchecked)]
-pub fn depthwise_backward_finish<N: Size>(
+/// The output rows' partial sums of channel vector `cv` added into the gradients of β, γ and
+/// its nine taps.
+#[cube]
+fn depthwise_finish_channel<N: Size>(
     partial: &[Vector<f32, N>],
     dgamma: &mut [Vector<f32, N>],
     dbeta: &mut [Vector<f32, N>],
     dw: &mut [f32],
+    cv: usize,
     cvs: usize,
     rows: usize,
 ) {
-    let cv = ABSOLUTE_POS;
-    if cv >= cvs {
-        terminate!();
-    }
     let mut sums = Array::<Vector<f32, N>>::new(SUMS);
     #[unroll]
     for k in 0..SUMS {
@@ -619,6 +643,60 @@ pub fn adamw_step<N: Size>(
     param_out[i] = param[i] * Vector::new(scalars.decay) - delta * Vector::new(scalars.lr);
     m_out[i] = m;
     v_out[i] = v;
+}
+
+/// Two parameters' AdamW steps in one launch, each updated in place: threads below `len_a`
+/// step parameter `a`, the next `len_b` step `b`, each at its own rate. `param`, `m`, `v` are
+/// read and written, four bindings per parameter instead of seven, so two parameters and
+/// CubeCL's metadata take 9, within the 10 graft's kernels already need
+/// (`STORAGE_BUFFERS_NEEDED`). The same arithmetic, in the same order, as [`adamw_step`].
+#[cube(launch_unchecked)]
+pub fn adamw_pair_in_place<N: Size>(
+    param_a: &mut [Vector<f32, N>],
+    grad_a: &[Vector<f32, N>],
+    m_a: &mut [Vector<f32, N>],
+    v_a: &mut [Vector<f32, N>],
+    param_b: &mut [Vector<f32, N>],
+    grad_b: &[Vector<f32, N>],
+    m_b: &mut [Vector<f32, N>],
+    v_b: &mut [Vector<f32, N>],
+    len_a: usize,
+    len_b: usize,
+    scalars_a: AdamScalars,
+    scalars_b: AdamScalars,
+    #[comptime] first: bool,
+) {
+    let i = ABSOLUTE_POS;
+    if i < len_a {
+        adamw_in_place::<N>(param_a, grad_a, m_a, v_a, i, scalars_a, first);
+    } else if i < len_a + len_b {
+        adamw_in_place::<N>(param_b, grad_b, m_b, v_b, i - len_a, scalars_b, first);
+    }
+}
+
+#[cube]
+fn adamw_in_place<N: Size>(
+    param: &mut [Vector<f32, N>],
+    grad: &[Vector<f32, N>],
+    m_io: &mut [Vector<f32, N>],
+    v_io: &mut [Vector<f32, N>],
+    i: usize,
+    scalars: AdamScalars,
+    #[comptime] first: bool,
+) {
+    let g = grad[i];
+    let mut m = g * Vector::new(1.0f32 - scalars.beta_1);
+    let mut v = g * g * Vector::new(1.0f32 - scalars.beta_2);
+    if !first {
+        m += m_io[i] * Vector::new(scalars.beta_1);
+        v += v_io[i] * Vector::new(scalars.beta_2);
+    }
+    let m_hat = m / Vector::new(scalars.bias_1);
+    let v_hat = v / Vector::new(scalars.bias_2);
+    let delta = m_hat / (v_hat.sqrt() + Vector::new(scalars.epsilon));
+    param[i] = param[i] * Vector::new(scalars.decay) - delta * Vector::new(scalars.lr);
+    m_io[i] = m;
+    v_io[i] = v;
 }
 
 /// The scalars of one AdamW step: `bias_k = 1 − β_kᵗ`, `decay = 1 − lr·weight_decay`.

@@ -93,8 +93,9 @@ pub trait MobileNetOps: Backend {
 }
 
 /// The backward passes, called by the autodiff steps on the inner backend.
-// A layer's gradient needs its input, weight and four BatchNorm vectors.
-#[allow(clippy::too_many_arguments)]
+// A layer's gradient needs its input, weight and four BatchNorm vectors; an AdamW pair returns
+// two parameters' values and moments.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 #[backend_extension(Cube, Fusion: cfg(feature = "fusion"))]
 pub trait MobileNetGrads: Backend {
     /// Gradients of [`MobileNetOps::depthwise`]: `(dx, dweight, dgamma, dbeta)`.
@@ -134,6 +135,31 @@ pub trait MobileNetGrads: Backend {
         scalars: AdamScalars,
         first: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Two parameters' AdamW steps (`a` at `scalars_a`, `b` at `scalars_b`): `(param, m, v)` of
+    /// each. One launch, updating in place, where none of the six tensors is shared (else two
+    /// launches of [`MobileNetGrads::adamw_step`]). `first`: `m_*`, `v_*` are not read.
+    #[fusion(meta = |param_a, _ga, _ma, _va, param_b, _gb, _mb, _vb, _sa, _sb, _first| (param_a.clone(), param_a.clone(), param_a.clone(), param_b.clone(), param_b.clone(), param_b.clone()))]
+    fn adamw_pair(
+        param_a: FloatTensor<Self>,
+        grad_a: FloatTensor<Self>,
+        m_a: FloatTensor<Self>,
+        v_a: FloatTensor<Self>,
+        param_b: FloatTensor<Self>,
+        grad_b: FloatTensor<Self>,
+        m_b: FloatTensor<Self>,
+        v_b: FloatTensor<Self>,
+        scalars_a: AdamScalars,
+        scalars_b: AdamScalars,
+        first: bool,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    );
 
     /// `dz · w`: the rows' gradient of [`MobileNetOps::dense`].
     #[fusion(dtype = grad, shape = Shape::new([grad[0], weight.num_elements() / weight[0]]))]
@@ -387,8 +413,8 @@ impl MobileNetGrads for CubeBackend {
                 spec.stride,
                 spec.relu6,
             );
-            let (count, dim) = grid(&dx, n * h * cvs);
-            kernels::depthwise_backward_input::launch_unchecked(
+            let (count, dim) = grid(&dx, n * h * cvs + cvs);
+            kernels::depthwise_backward_input_finish::launch_unchecked(
                 &client,
                 count,
                 dim,
@@ -396,26 +422,18 @@ impl MobileNetGrads for CubeBackend {
                 gs.into_buffer_arg(),
                 flat(weight),
                 dx.clone().into_buffer_arg(),
+                partial.into_buffer_arg(),
+                dgamma.clone().into_buffer_arg(),
+                dbeta.clone().into_buffer_arg(),
+                dweight.clone().into_buffer_arg(),
                 h,
                 w,
                 oh,
                 ow,
                 cvs,
                 n * h,
-                spec.stride,
-            );
-            let (count, dim) = grid(&dgamma, cvs);
-            kernels::depthwise_backward_finish::launch_unchecked(
-                &client,
-                count,
-                dim,
-                vs,
-                partial.into_buffer_arg(),
-                dgamma.clone().into_buffer_arg(),
-                dbeta.clone().into_buffer_arg(),
-                dweight.clone().into_buffer_arg(),
-                cvs,
                 rows,
+                spec.stride,
             );
         }
         (dx, dweight, dgamma, dbeta)
@@ -536,6 +554,65 @@ impl MobileNetGrads for CubeBackend {
             );
         }
         (p_out, m_out, v_out)
+    }
+
+    fn adamw_pair(
+        param_a: CubeTensor,
+        grad_a: CubeTensor,
+        m_a: CubeTensor,
+        v_a: CubeTensor,
+        param_b: CubeTensor,
+        grad_b: CubeTensor,
+        m_b: CubeTensor,
+        v_b: CubeTensor,
+        scalars_a: AdamScalars,
+        scalars_b: AdamScalars,
+        first: bool,
+    ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
+        // In place only where nothing else holds these buffers (burn's own in-place ops ask the
+        // same); a parameter some caller still holds (a cloned module) keeps its old value.
+        let writable = |t: &CubeTensor| t.can_mut() && t.is_contiguous() && t.dtype == DType::F32;
+        let moments_writable = first || [&m_a, &v_a, &m_b, &v_b].into_iter().all(writable);
+        if !(writable(&param_a) && writable(&param_b) && moments_writable) {
+            let (pa, ma, va) = Self::adamw_step(param_a, grad_a, m_a, v_a, scalars_a, first);
+            let (pb, mb, vb) = Self::adamw_step(param_b, grad_b, m_b, v_b, scalars_b, first);
+            return (pa, ma, va, pb, mb, vb);
+        }
+        let (len_a, len_b) = (param_a.meta.num_elements(), param_b.meta.num_elements());
+        let vs = if len_a.is_multiple_of(4) && len_b.is_multiple_of(4) { 4 } else { 1 };
+        // On the first step the moments start here (the slots passed in may alias the gradient,
+        // and WebGPU refuses a buffer bound both read-only and writable).
+        let (m_a, v_a, m_b, v_b) = if first {
+            let (sa, sb) = (param_a.meta.shape().clone(), param_b.meta.shape().clone());
+            (empty(&param_a, sa.clone()), empty(&param_a, sa), empty(&param_b, sb.clone()), empty(&param_b, sb))
+        } else {
+            (m_a, v_a, m_b, v_b)
+        };
+        let (count, dim) = grid(&param_a, (len_a + len_b) / vs);
+        let launch_scalars =
+            |s: AdamScalars| AdamScalarsLaunch::new(s.lr, s.beta_1, s.beta_2, s.epsilon, s.bias_1, s.bias_2, s.decay);
+        unsafe {
+            kernels::adamw_pair_in_place::launch_unchecked(
+                &param_a.client.clone(),
+                count,
+                dim,
+                vs,
+                param_a.clone().into_buffer_arg(),
+                flat(grad_a),
+                m_a.clone().into_buffer_arg(),
+                v_a.clone().into_buffer_arg(),
+                param_b.clone().into_buffer_arg(),
+                flat(grad_b),
+                m_b.clone().into_buffer_arg(),
+                v_b.clone().into_buffer_arg(),
+                len_a / vs,
+                len_b / vs,
+                launch_scalars(scalars_a),
+                launch_scalars(scalars_b),
+                first,
+            );
+        }
+        (param_a, m_a, v_a, param_b, m_b, v_b)
     }
 
     fn dense_input_grad(grad: CubeTensor, weight: CubeTensor) -> CubeTensor {

@@ -23,6 +23,7 @@ fn every_kernel_matches_its_definition_forward_and_gradients() {
         ("stem patches + matmul + BatchNorm", "dx"),
         ("1×1 conv (matmul)", "dw"),
         ("AdamW", "parameters"),
+        ("AdamW", "parameters b (pair)"),
     ] {
         assert!(checks.iter().any(|c| c.kernel == kernel && c.quantity == quantity), "{kernel} {quantity} checked");
     }

@@ -8,7 +8,6 @@
 use std::collections::VecDeque;
 
 use burn::module::Module;
-use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor};
 use graft_data::{stratified_split, Dataset, DatasetError, Preprocess, SeededRng};
 use graft_model::{Backbone, Head, HeadKind, ImageClassifier};
@@ -106,7 +105,7 @@ pub struct Trainer {
     inference_backbone: Option<Backbone>,
     /// Always on the autodiff device.
     head: Head,
-    optimizer: ModuleOptimizer,
+    optimizer: crate::optim::GraftAdamW,
     schedule: OneCycle,
     steps_per_epoch: usize,
     global_step: usize,

@@ -1,7 +1,7 @@
 //! One training step: head only (frozen, warm-up) or every layer at its own learning rate.
 
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Gradients, Tensor};
 use graft_data::SeededRng;
 use graft_model::{Backbone, Head};
@@ -12,6 +12,7 @@ use crate::batch::{images_to_tensor, index_tensor, read_matrix};
 use crate::config::Mode;
 use crate::events::{Failure, FailureReason, PhaseKind, StepProgress, TrainEvent};
 use crate::loss::{batch_stats, cross_entropy, smoothed_targets};
+use crate::optim::{GraftAdamW, ParamUpdate};
 
 impl Trainer {
     fn backbone_trainable(&self, epoch: usize) -> bool {
@@ -110,60 +111,57 @@ impl Trainer {
     fn update_head(&mut self, logits: Tensor<2>, labels: &[usize], lr: f64) {
         let mut grads = self.loss(logits, labels).backward();
         let head_grads = GradientsParams::from_module(&mut grads, &self.head);
-        self.head = self.optimizer.step(lr, self.head.clone(), head_grads);
+        self.optimizer.step_in_place(lr, &mut self.head, head_grads);
     }
 
-    /// One optimiser over every parameter (state is keyed by parameter), stepped per layer so
-    /// each layer gets its own learning rate.
+    /// One optimiser over every parameter (state is keyed by parameter), each layer at its own
+    /// learning rate.
     fn update_all(&mut self, logits: Tensor<2>, labels: &[usize], lr: f64) {
         let mut grads = self.loss(logits, labels).backward();
         let count = self.backbone.num_layers();
         let factors: Vec<f64> = (0..count).map(|i| self.cfg.backbone_layer_factor(i, count)).collect();
-        // The blocks move out; the stem, last layer and head are cheap handle clones (as before).
-        let backbone = Backbone {
-            arch: self.backbone.arch,
-            stem: self.backbone.stem.clone(),
-            blocks: std::mem::take(&mut self.backbone.blocks),
-            last: self.backbone.last.clone(),
-        };
-        let (head, backbone) =
-            step_every_layer(&mut self.optimizer, &mut grads, self.head.clone(), backbone, lr, &factors);
-        self.head = head;
-        self.backbone = backbone;
+        step_every_layer(&mut self.optimizer, &mut grads, &mut self.head, &mut self.backbone, lr, &factors);
     }
 }
 
 /// The discriminative update of a whole classifier from one backward pass: the head at `lr`,
 /// backbone layer `i` (`features.i`) at `lr × factors[i]`. One optimiser over every parameter
-/// (its state is keyed by parameter), stepped per layer. The trainer's fine-tuning step and the
-/// start-up check of the GPU (`crate::probe`) both run this.
+/// (its state is keyed by parameter), in one update: on a GPU the parameters are stepped two per
+/// launch, across layers at different rates, in place (each layer is replaced by its taken
+/// version at once, so nothing else holds its parameters). The trainer's fine-tuning step and
+/// the start-up check of the GPU (`crate::probe`) both run this.
 pub(crate) fn step_every_layer(
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut GraftAdamW,
     grads: &mut Gradients,
-    head: Head,
-    mut backbone: Backbone,
+    head: &mut Head,
+    backbone: &mut Backbone,
     lr: f64,
     factors: &[f64],
-) -> (Head, Backbone) {
-    let g = GradientsParams::from_module(grads, &head);
-    let head = optimizer.step(lr, head, g);
-
+) {
+    let mut update = ParamUpdate::default();
+    let g = GradientsParams::from_module(grads, head);
+    *head = update.take(head.clone(), g, lr);
     let count = backbone.num_layers();
     let (f_stem, f_last) = (factors[0], factors[count - 1]);
     let g = GradientsParams::from_module(grads, &backbone.stem);
-    backbone.stem = optimizer.step(lr * f_stem, backbone.stem, g);
+    backbone.stem = update.take(backbone.stem.clone(), g, lr * f_stem);
     let blocks = std::mem::take(&mut backbone.blocks);
     backbone.blocks = blocks
         .into_iter()
         .zip(&factors[1..count - 1])
         .map(|(block, f)| {
             let g = GradientsParams::from_module(grads, &block);
-            optimizer.step(lr * f, block, g)
+            update.take(block, g, lr * f)
         })
         .collect();
     let g = GradientsParams::from_module(grads, &backbone.last);
-    backbone.last = optimizer.step(lr * f_last, backbone.last, g);
-    (head, backbone)
+    backbone.last = update.take(backbone.last.clone(), g, lr * f_last);
+
+    optimizer.apply(&mut update);
+    *head = update.put(head.clone());
+    backbone.stem = update.put(backbone.stem.clone());
+    backbone.blocks = std::mem::take(&mut backbone.blocks).into_iter().map(|block| update.put(block)).collect();
+    backbone.last = update.put(backbone.last.clone());
 }
 
 /// The message of a run stopped because a value stopped being a number.
