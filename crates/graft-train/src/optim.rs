@@ -47,7 +47,7 @@ impl GraftAdamW {
 
     /// [`GraftAdamW::step`] on a module kept in place: its parameters leave it for the update,
     /// so nothing else holds them and the GPU updates them in place.
-    pub fn step_in_place<M: Module + Clone>(&mut self, lr: f64, module: &mut M, grads: GradientsParams) {
+    pub fn step_in_place<M: Module>(&mut self, lr: f64, module: &mut M, grads: GradientsParams) {
         let mut update = ParamUpdate::default();
         *module = update.take(module.clone(), grads, lr);
         self.apply(&mut update);
@@ -67,7 +67,10 @@ impl GraftAdamW {
                 continue;
             }
             match waiting.take() {
-                Some((partner, partner_state)) if steps(partner_state.as_ref()) == steps(state.as_ref()) => {
+                Some((partner, partner_state))
+                    if steps(partner_state.as_ref()) == steps(state.as_ref())
+                        && partner.param.device() == taken.param.device() =>
+                {
                     self.step_pair(update, (partner, partner_state), (taken, state));
                 }
                 Some(alone) => {
@@ -159,6 +162,8 @@ impl ParamUpdate {
 
     /// Puts the updated parameters back into `module` (a module given to [`ParamUpdate::take`]).
     pub fn put<M: Module>(&mut self, module: M) -> M {
+        // Without `apply` the stand-ins (gradients) would go back as the parameters.
+        assert!(self.taken.is_empty(), "ParamUpdate::put before GraftAdamW::apply");
         module.map(&mut Put { updated: &mut self.updated })
     }
 }
