@@ -278,19 +278,21 @@ describe('graft e2e', () => {
     assert.equal(m.backend, 'webgpu');
     assert.ok(m.evaluation && m.evaluation.accuracy > 0.5, `WebGPU evaluation ${JSON.stringify(m.evaluation)}`);
     // The bench page on WebGPU counts kernel launches per batch (the CPU has none to count).
+    let t0 = Date.now();
     const bench = await t.runBench(2);
-    console.log(`  WebGPU bench: ${JSON.stringify(bench)}`);
+    console.log(`  WebGPU bench (${Date.now() - t0} ms): ${JSON.stringify(bench)}`);
     for (const row of bench.filter((b) => !b.what.startsWith('ingest'))) {
       assert.ok(row.dispatches > 0, `dispatches counted: ${JSON.stringify(row)}`);
     }
     t.timings.bench_webgpu = bench;
     // graft's GPU kernels, each against its definition on the CPU, forward and gradients, on
     // SwiftShader (the native tests check them on lavapipe).
+    t0 = Date.now();
     await t.tid('kernel-check-run').click();
     const summary = t.tid('kernel-check-summary').or(t.tid('kernel-check-error'));
     await summary.waitFor({ state: 'visible', timeout: 300_000 });
     const failing = await t.tid('kernel-check-row').evaluateAll((els) => els.filter((e) => e.getAttribute('data-passed') !== 'true').map((e) => e.textContent));
-    console.log(`  kernel checks on SwiftShader: ${(await summary.textContent()).trim()}`);
+    console.log(`  kernel checks on SwiftShader (${Date.now() - t0} ms): ${(await summary.textContent()).trim()}`);
     assert.deepEqual(failing, [], 'every kernel check passes');
     assert.ok(Number(await t.tid('kernel-check-summary').getAttribute('data-total')) >= 70, 'every kernel case ran');
     await t.tid('bench-close').click();

@@ -17,6 +17,17 @@ pub struct Launches {
     pub groups: BTreeMap<&'static str, (u64, f64)>,
 }
 
+impl Launches {
+    /// The launches of one of `batches` identical batches (each group's count rounded).
+    #[must_use]
+    pub fn per_batch(self, batches: usize) -> Self {
+        let n = batches.max(1) as u64;
+        let groups: BTreeMap<_, _> =
+            self.groups.into_iter().map(|(g, (count, s))| (g, ((count + n / 2) / n, s / n as f64))).collect();
+        Launches { total: groups.values().map(|(count, _)| count).sum(), groups }
+    }
+}
+
 /// The op group of a kernel, from the name the kernel gives itself.
 pub fn op_group(kernel: &str) -> &'static str {
     let k = kernel.to_ascii_lowercase();

@@ -30,8 +30,8 @@ pub struct BenchRow {
     /// Kernel launches (dispatches) per batch, averaged over the timed batches (GPU backends).
     #[serde(default)]
     pub dispatches: Option<f32>,
-    /// One more batch, profiled: launches and device time by op group (GPU backends; times
-    /// only natively, where each kernel can be waited for).
+    /// One batch's launches by op group (GPU backends), with each group's device time where
+    /// kernels were timed (natively, in one more batch: each kernel is waited for).
     #[serde(default)]
     pub op_groups: Vec<OpGroupRow>,
 }
@@ -94,8 +94,8 @@ fn op_rows(launches: Launches, timed: bool) -> Vec<OpGroupRow> {
     rows
 }
 
-/// Times `iterations` batches after one warm-up; on a GPU also counts their launches and
-/// profiles one more.
+/// Times `iterations` batches after one warm-up; on a GPU also counts their launches, by op
+/// group. Timing each kernel waits for it, so that takes one more batch, outside the timed ones.
 async fn measure<F>(device: &Device, iterations: usize, options: BenchOptions, mut run: F) -> Result<Measured, String>
 where
     F: AsyncFnMut() -> Result<(), String>,
@@ -108,16 +108,17 @@ where
         run().await?;
     }
     let seconds = t0.elapsed().as_secs_f32();
-    let dispatches = count.and_then(LaunchCount::finish).map(|l| l.total as f32 / iterations as f32);
-    let mut op_groups = Vec::new();
-    if gpu {
-        let timed = options.time_op_groups;
-        let count = LaunchCount::start(timed);
-        run().await?;
-        if let Some(launches) = count.finish() {
-            op_groups = op_rows(launches, timed);
+    let launches = count.and_then(LaunchCount::finish);
+    let dispatches = launches.as_ref().map(|l| l.total as f32 / iterations as f32);
+    let op_groups = match launches {
+        Some(_) if options.time_op_groups => {
+            let count = LaunchCount::start(true);
+            run().await?;
+            count.finish().map(|l| op_rows(l, true)).unwrap_or_default()
         }
-    }
+        Some(l) => op_rows(l.per_batch(iterations), false),
+        None => Vec::new(),
+    };
     Ok(Measured { seconds, dispatches, op_groups })
 }
 
@@ -195,4 +196,36 @@ pub async fn bench(
         rows.push(row("discriminative: full fine-tune step", m, Some(train_gflop_224(model.arch()))));
     }
     Ok(BenchReport { input_size, iterations, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Launches by op group come from the counted batches, one batch's worth, with no extra
+    /// batch unless kernels are timed; either way they add up to the dispatches per batch.
+    #[test]
+    fn op_groups_are_one_batch_of_the_counted_launches() {
+        let model = ImageClassifier::random(CLASSES, 1, &Device::flex()).expect("a random model");
+        let weights = futures::executor::block_on(model.to_weight_map()).expect("read back");
+        let gpu = Device::wgpu(Default::default());
+        for timed in [false, true] {
+            let options = BenchOptions { time_op_groups: timed };
+            let report = futures::executor::block_on(bench(&weights, &gpu, &[1], 2, 32, options)).expect("bench");
+            assert_eq!(report.rows.len(), 3);
+            for r in &report.rows {
+                let per_batch = r.dispatches.expect("counted on a GPU");
+                let by_group: u64 = r.op_groups.iter().map(|g| g.launches).sum();
+                assert!(
+                    by_group > 0 && (by_group as f32 - per_batch).abs() < 1.0,
+                    "{} (timed {timed}): {by_group} by group, {per_batch} per batch",
+                    r.what
+                );
+                assert_eq!(r.op_groups.iter().all(|g| g.ms.is_some()), timed, "{}", r.what);
+            }
+        }
+        let flex = futures::executor::block_on(bench(&weights, &Device::flex(), &[1], 1, 32, BenchOptions::default()))
+            .expect("bench");
+        assert!(flex.rows.iter().all(|r| r.dispatches.is_none() && r.op_groups.is_empty()));
+    }
 }
