@@ -8,12 +8,13 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/graft-xdg-$UID}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 # Python from PyPI for the ecosystem checks (onnxruntime, onnx, PyTorch): scripts/python-env.sh.
 export GRAFT_VENV="${GRAFT_VENV:-$HOME/.cache/graft/venv}"
-# The one native release build: every crate but the page, with its tests, examples and the
-# `graft` CLI (in $CARGO_TARGET_DIR/release). Scripts run those binaries instead of
+# The one native build: every crate but the page, with its tests, examples and the `graft` CLI
+# (in $CARGO_TARGET_DIR/ci; the `ci` profile of Cargo.toml is release with the GPU code
+# generators at opt-level 1). Scripts run those binaries instead of
 # `cargo run -p …`: a build of one package resolves other features and compiles the burn stack a
 # second time (about ten minutes cold on 2 cores).
 native_build() {
-  linted cargo test --release --workspace --exclude graft --no-run "$@"
+  linted cargo test --profile ci --workspace --exclude graft --no-run "$@"
 }
 # With GRAFT_LINT=1 (scripts/test.sh), graft's own crates are compiled by clippy-driver with every
 # warning an error, the way `cargo clippy -- -D warnings` runs it but inside the real builds
@@ -26,4 +27,4 @@ linted() {
     "$@"
   fi
 }
-GRAFT_CLI_BIN="$CARGO_TARGET_DIR/release/graft"
+GRAFT_CLI_BIN="$CARGO_TARGET_DIR/ci/graft"

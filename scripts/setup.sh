@@ -26,20 +26,25 @@ fi
 # trunk 0.22 needs a newer rustc than this machine's; wasm-bindgen-cli must equal Cargo.lock's.
 if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
   echo "setup: building trunk 0.21.14 (slow, once)"
+  t0=$SECONDS
   # trunk's own release profile is fat LTO in one codegen unit at -O3: most of its cold build
   # here. A build tool needs none of it (-O1: 6.4 min instead of 8.6 here); linted builds
-  # (GRAFT_LINT) must not lint it.
+  # (GRAFT_LINT) must not lint it. (Without its default features, TLS and the update check: 415 s
+  # against 418, measured back to back: its critical path is elsewhere.)
   (unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
     CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
       cargo install --locked trunk --version 0.21.14)
+  echo "setup: trunk built in $((SECONDS - t0)) s"
 fi
 WBG=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p')
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WBG" ]; then
   echo "setup: building wasm-bindgen-cli $WBG"
+  t0=$SECONDS
   # No --locked: its lockfile pins a yanked crate. -O1: 2.6 min to build instead of 3.4, and the
   # same output from the 54 MB engine in 6.7 s instead of 6.2.
   (unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
     CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install wasm-bindgen-cli --version "$WBG")
+  echo "setup: wasm-bindgen-cli built in $((SECONDS - t0)) s"
 fi
 
 # playwright-core (drives Debian's Chromium) and binaryen@132's wasm-opt (Debian's breaks the output).
@@ -48,7 +53,9 @@ if [ ! -x tests/node_modules/.bin/wasm-opt ] || [ ! -d tests/node_modules/playwr
 fi
 
 bash scripts/fetch-weights.sh
+t0=$SECONDS
 native_build -q
+echo "setup: native build (tests, examples, CLI) in $((SECONDS - t0)) s"
 if [ ! -s static/weights/mobilenet_v2.safetensors ] || [ weights/mobilenet_v2-b0353104.pth -nt static/weights/mobilenet_v2.safetensors ]; then
   "$GRAFT_CLI_BIN" convert weights/mobilenet_v2-b0353104.pth static/weights/mobilenet_v2.safetensors
 fi
@@ -68,11 +75,11 @@ fi
 bash scripts/fetch-photos.sh
 # 2,000 generated pictures (crops, flips, colour shifts of the photos) for the large-set test.
 if [ ! -f data/large/.done ]; then
-  "$CARGO_TARGET_DIR/release/examples/make_large_set" data/photos data/large 400
+  "$CARGO_TARGET_DIR/ci/examples/make_large_set" data/photos data/large 400
   touch data/large/.done
 fi
 # 16 synthetic 12-megapixel phone photos (EXIF-rotated, ~2.3 MB each) for the phone-photo drop.
 if [ ! -f data/phone/.done ]; then
-  "$CARGO_TARGET_DIR/release/examples/make_phone_photos" data/phone 16
+  "$CARGO_TARGET_DIR/ci/examples/make_phone_photos" data/phone 16
   touch data/phone/.done
 fi

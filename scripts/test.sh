@@ -25,7 +25,9 @@ report() {
   printf '%s\n' "${phases[@]}"
   printf '%5d s  total\n' "$SECONDS"
 }
-trap report EXIT
+# Background jobs (the Python venv, the multi-threaded engine) end with the run.
+venv_pid="" threads_pid=""
+trap 'report; for p in $venv_pid $threads_pid; do kill "$p" 2>/dev/null || true; done' EXIT
 
 # Clippy (-D warnings) runs inside the native and wasm32 builds below (`linted`, scripts/env.sh).
 export GRAFT_LINT=1
@@ -33,18 +35,43 @@ export GRAFT_LINT=1
 phase "formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 
+# The ecosystem checks' Python venv (torch: about 5 GB from PyPI on a new machine) installs beside
+# setup: mostly download and unpacking, while setup's builds keep the cores.
+venv_log="$(mktemp)"
+bash scripts/python-env.sh >"$venv_log" 2>&1 &
+venv_pid=$!
+
 phase "setup (scripts/setup.sh), with the native build linted by clippy"
 bash scripts/setup.sh
 
-phase "engine tests (cargo test --release)"
+phase "engine tests (cargo test --profile ci)"
 # setup.sh built them (native_build in scripts/env.sh); the same command reuses that build.
-linted cargo test --release --workspace --exclude graft
+linted cargo test --profile ci --workspace --exclude graft
 
 phase "ecosystem checks (tests/ecosystem.sh: ONNX in onnxruntime and onnx.checker)"
+wait "$venv_pid" || { cat "$venv_log"; echo "the Python venv could not be installed" >&2; exit 1; }
+venv_pid=""
+cat "$venv_log"
 bash tests/ecosystem.sh
 
 phase "web app build (trunk build --release), linted by clippy"
+# Without wasm-opt (scripts/bin/wasm-opt): it ran ~4 of this phase's minutes on one core, and
+# modules ran at the same speed without it (README). `serve` keeps it: smaller downloads.
+export GRAFT_WASM_OPT_SKIP=1
+# The multi-threaded engine (its own toolchain and target dir) builds beside trunk's two modules,
+# where each build's std, links and wasm-bindgen leave a core idle; trunk's post-build hook
+# (scripts/post-build.sh) waits for it and stages it.
+GRAFT_THREADS_PREBUILT="$(mktemp -d)"
+export GRAFT_THREADS_PREBUILT
+(
+  rc=0
+  bash scripts/build-threads.sh "$GRAFT_THREADS_PREBUILT/engine-mt" >"$GRAFT_THREADS_PREBUILT/log" 2>&1 || rc=$?
+  echo "$rc" >"$GRAFT_THREADS_PREBUILT/rc.tmp" && mv "$GRAFT_THREADS_PREBUILT/rc.tmp" "$GRAFT_THREADS_PREBUILT/rc"
+) &
+threads_pid=$!
 linted trunk build --release
+threads_pid=""
+unset GRAFT_THREADS_PREBUILT GRAFT_WASM_OPT_SKIP
 
 phase "browser end-to-end tests"
 rm -f tests/artifacts/graft-model.onnx
