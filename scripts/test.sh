@@ -25,9 +25,9 @@ report() {
   printf '%s\n' "${phases[@]}"
   printf '%5d s  total\n' "$SECONDS"
 }
-# Background jobs (the Python venv, the multi-threaded engine) end with the run.
-venv_pid="" threads_pid=""
-trap 'report; for p in $venv_pid $threads_pid; do kill "$p" 2>/dev/null || true; done' EXIT
+# The background Python venv install (below) ends with the run.
+venv_pid=""
+trap 'report; [ -z "$venv_pid" ] || kill "$venv_pid" 2>/dev/null || true' EXIT
 
 # Clippy (-D warnings) runs inside the native and wasm32 builds below (`linted`, scripts/env.sh).
 export GRAFT_LINT=1
@@ -57,21 +57,7 @@ bash tests/ecosystem.sh
 phase "web app build (trunk build --release), linted by clippy"
 # Without wasm-opt (scripts/bin/wasm-opt): it ran ~4 of this phase's minutes on one core, and
 # modules ran at the same speed without it (README). `serve` keeps it: smaller downloads.
-export GRAFT_WASM_OPT_SKIP=1
-# The multi-threaded engine (its own toolchain and target dir) builds beside trunk's two modules,
-# where each build's std, links and wasm-bindgen leave a core idle; trunk's post-build hook
-# (scripts/post-build.sh) waits for it and stages it.
-GRAFT_THREADS_PREBUILT="$(mktemp -d)"
-export GRAFT_THREADS_PREBUILT
-(
-  rc=0
-  bash scripts/build-threads.sh "$GRAFT_THREADS_PREBUILT/engine-mt" >"$GRAFT_THREADS_PREBUILT/log" 2>&1 || rc=$?
-  echo "$rc" >"$GRAFT_THREADS_PREBUILT/rc.tmp" && mv "$GRAFT_THREADS_PREBUILT/rc.tmp" "$GRAFT_THREADS_PREBUILT/rc"
-) &
-threads_pid=$!
-linted trunk build --release
-threads_pid=""
-unset GRAFT_THREADS_PREBUILT GRAFT_WASM_OPT_SKIP
+GRAFT_WASM_OPT_SKIP=1 linted trunk build --release
 
 phase "browser end-to-end tests"
 rm -f tests/artifacts/graft-model.onnx
