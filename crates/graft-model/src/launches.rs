@@ -38,6 +38,8 @@ pub fn op_group(kernel: &str) -> &'static str {
             "BatchNorm+ReLU6 (graft)"
         } else if k.contains("adamw") {
             "AdamW (graft)"
+        } else if k.contains("dense") {
+            "1×1 matmul gradients (graft)"
         } else {
             "stem patches (graft)"
         }

@@ -51,9 +51,20 @@ pub async fn check_kernels(gpu: &Device) -> Result<Vec<KernelCheck>, String> {
     for (n, h, w, stride, c_out) in [(2, 9, 8, 2, 8), (1, 7, 7, 1, 8), (2, 64, 64, 2, 32)] {
         out.extend(stem_case(gpu, [n, 3, h, w], stride, c_out).await?);
     }
-    for (rows, k, c_out) in
-        [(37, 5, 7), (2048, 32, 16), (512, 16, 96), (8, 320, 1280), (8, 960, 320), (32, 64, 384), (128, 32, 192)]
-    {
+    for (rows, k, c_out) in [
+        (37, 5, 7),
+        (2048, 32, 16),
+        (512, 16, 96),
+        (8, 320, 1280),
+        (8, 960, 320),
+        (32, 64, 384),
+        (128, 32, 192),
+        // Long enough for the weight gradient's own kernel: odd pixel counts, an odd number of
+        // channel vectors, and the stem's 27 patch values (one lane).
+        (1030, 24, 144),
+        (1100, 96, 24),
+        (1037, 27, 32),
+    ] {
         out.extend(dense_case(gpu, rows, k, c_out).await?);
     }
     out.extend(adamw_case(gpu).await?);

@@ -3,6 +3,7 @@
 
 mod autodiff;
 mod check;
+mod dense_grad;
 pub(crate) mod kernels;
 mod ops;
 pub(crate) mod path;

@@ -19,6 +19,7 @@ use burn_cubecl::CubeBackend;
 use cubecl::calculate_cube_count_elemwise;
 use cubecl::prelude::*;
 
+use super::dense_grad;
 use super::kernels::{self, AdamScalars, AdamScalarsLaunch};
 
 /// What a layer is, beside its tensors: the kernels' compile-time switches and the geometry.
@@ -175,18 +176,18 @@ pub trait MobileNetGrads: Backend {
 }
 
 /// A new contiguous f32 tensor on `like`'s device (never pitched: the kernels index rows flat).
-fn empty(like: &CubeTensor, shape: Shape) -> CubeTensor {
+pub(super) fn empty(like: &CubeTensor, shape: Shape) -> CubeTensor {
     let handle = like.client.empty(shape.num_elements() * DType::F32.size());
     CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape, handle, DType::F32)
 }
 
 /// Launch geometry for `units` threads of one kernel.
-fn grid(like: &CubeTensor, units: usize) -> (CubeCount, CubeDim) {
+pub(super) fn grid(like: &CubeTensor, units: usize) -> (CubeCount, CubeDim) {
     let dim = CubeDim::new(&like.client, units);
     (calculate_cube_count_elemwise(&like.client, units, dim), dim)
 }
 
-fn flat(t: CubeTensor) -> BufferArg {
+pub(super) fn flat(t: CubeTensor) -> BufferArg {
     assert_eq!(t.dtype, DType::F32, "graft's GPU kernels compute in f32");
     into_contiguous(t).into_buffer_arg()
 }
@@ -616,10 +617,16 @@ impl MobileNetGrads for CubeBackend {
     }
 
     fn dense_input_grad(grad: CubeTensor, weight: CubeTensor) -> CubeTensor {
+        if dense_grad::own() {
+            return dense_grad::input_grad(grad, weight_2d(weight));
+        }
         matmul(grad, weight_2d(weight), None, MatmulStrategy::default(), DType::F32).expect("a matmul of f32 rows")
     }
 
     fn dense_weight_grad(grad: CubeTensor, x: CubeTensor, weight: Shape) -> CubeTensor {
+        if dense_grad::own() && dense_grad::long_reduction(grad.meta.shape()[0]) {
+            return reshape(dense_grad::weight_grad(grad, x), weight);
+        }
         let lhs = permute(grad, &[1, 0]);
         let dw = matmul(lhs, x, None, MatmulStrategy::default(), DType::F32).expect("a matmul of f32 rows");
         reshape(dw, weight)
