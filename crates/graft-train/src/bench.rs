@@ -207,6 +207,7 @@ mod tests {
     /// batches may launch a kernel or two more or fewer, and their average is not a count.)
     #[test]
     fn op_groups_are_one_batch_of_the_counted_launches() {
+        let _alone = crate::counting_launches_alone();
         let model = ImageClassifier::random(CLASSES, 1, &Device::flex()).expect("a random model");
         let weights = futures::executor::block_on(model.to_weight_map()).expect("read back");
         let gpu = Device::wgpu(Default::default());

@@ -42,3 +42,12 @@ pub use probe::{
 pub use schedule::OneCycle;
 pub use speed::{measure_speed, ModeSpeed, SpeedReading, CUT_BEHIND, SPEED_BATCH, SPEED_FROZEN_BATCH, SPEED_INPUT};
 pub use trainer::{RunResult, TrainError, TrainedModel, Trainer};
+
+/// Held by the tests that count GPU launches: the launch observer sees every launch in the
+/// process, and the test harness runs tests side by side, so two such tests at once would count
+/// each other's kernels.
+#[cfg(test)]
+pub(crate) fn counting_launches_alone() -> std::sync::MutexGuard<'static, ()> {
+    static COUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    COUNTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -299,6 +299,7 @@ mod tests {
     /// overwritten (its pair takes two launches instead).
     #[test]
     fn on_a_gpu_it_steps_two_parameters_per_launch() {
+        let _alone = crate::counting_launches_alone();
         let gpu = Device::wgpu(Default::default());
         let want = burns(&Device::flex());
         let got = ours(&gpu);
