@@ -182,14 +182,16 @@ where
     Ok(recorder.finish())
 }
 
-/// Discriminative mode: every layer learns, the backbone at lr × `ratio` (eval transform, no
-/// augmentation, so the curve shows the rate and not the noise).
+/// Discriminative mode: every layer learns, backbone layer `i` at lr × `factors[i]`
+/// ([`graft_train::TrainConfig::backbone_factors`]), in the trainer's own update
+/// ([`graft_train::step_every_layer`]), so the sweep tunes the rates that will train. Eval
+/// transform, no augmentation, so the curve shows the rate and not the noise.
 #[allow(clippy::too_many_arguments)]
 pub async fn lr_find_full<F, Fut>(
     model: ImageClassifier,
     dataset: &Dataset,
     items: &[usize],
-    ratio: f64,
+    factors: &[f64],
     sweep: LrSweep,
     device: &Device,
     mut between: F,
@@ -201,6 +203,13 @@ where
     let classes = dataset.classes.len();
     if items.is_empty() || classes < 2 {
         return Err("the LR finder needs pictures in at least two classes".into());
+    }
+    if factors.len() != model.backbone.num_layers() {
+        return Err(format!(
+            "{} learning-rate factors for a backbone of {} layers",
+            factors.len(),
+            model.backbone.num_layers()
+        ));
     }
     let autodiff = device.clone().without_autodiff().autodiff();
     let mut model = model.fork(&autodiff).train();
@@ -227,11 +236,14 @@ where
         let loss = cross_entropy(model.forward(x), smoothed_targets(&y, classes, sweep.label_smoothing, &autodiff));
         let value = read_scalar(loss.clone().detach()).await?;
         let mut grads = loss.backward();
-        let lr = sweep.lr(step);
-        let g = GradientsParams::from_module(&mut grads, &model.head);
-        optim.step_in_place(lr, &mut model.head, g);
-        let g = GradientsParams::from_module(&mut grads, &model.backbone);
-        optim.step_in_place(lr * ratio, &mut model.backbone, g);
+        graft_train::step_every_layer(
+            &mut optim,
+            &mut grads,
+            &mut model.head,
+            &mut model.backbone,
+            sweep.lr(step),
+            factors,
+        );
         if !recorder.record(step, value) {
             break;
         }

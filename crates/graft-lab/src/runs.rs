@@ -213,8 +213,8 @@ pub enum LrFindStage {
 }
 
 /// The LR range test a run with `cfg` would need, on the training part of the split that run
-/// would make: a fresh head on the frozen features, or the whole network at the backbone's
-/// ratio, with the training's optimizer. `steps`: `None` for the mode's default (80 frozen,
+/// would make: a fresh head on the frozen features, or the whole network at the training's
+/// per-layer rates (`layer_groups` included), with the training's optimizer and update. `steps`: `None` for the mode's default (80 frozen,
 /// 40 discriminative: each of those steps is a whole fine-tune step).
 pub async fn lr_find_for_run<F, Fut>(
     pretrained: &WeightMap,
@@ -251,10 +251,9 @@ where
         graft_train::Mode::Discriminative => {
             let spec = HeadSpec { kind: HeadKind::Replace, num_classes: classes, seed: cfg.seed };
             let model = ImageClassifier::from_pretrained(pretrained, &spec, device).map_err(|e| e.to_string())?;
-            lr_find_full(model, dataset, &train, cfg.backbone_ratio, sweep, device, |d, t| {
-                between(LrFindStage::Sweep, d, t)
-            })
-            .await
+            let factors = cfg.backbone_factors(model.backbone.num_layers());
+            lr_find_full(model, dataset, &train, &factors, sweep, device, |d, t| between(LrFindStage::Sweep, d, t))
+                .await
         }
     }
 }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use futures::executor::block_on;
 use graft_data::{decode_image, Dataset, LabelledBytes};
-use graft_lab::{check_data, lr_find_head, pretrained_view, run_compare, CheckItem, Finding, Lesson, LrSweep};
+use graft_lab::{
+    check_data, lr_find_for_run, lr_find_head, pretrained_view, run_compare, CheckItem, Finding, Lesson, LrSweep,
+};
 use graft_model::WeightMap;
 use graft_train::{CancelToken, Evaluation, TrainConfig, ValItem};
 use image::{Rgb, RgbImage};
@@ -173,6 +175,30 @@ fn unfamiliar_pictures_and_small_classes_are_reported() {
     println!("unfamiliar: {unfamiliar:?}");
     assert!(unfamiliar.iter().filter(|n| n.starts_with("noise/")).count() >= 4, "{unfamiliar:?}");
     assert!(unfamiliar.iter().filter(|n| n.starts_with("bird/")).count() <= 3, "{unfamiliar:?}");
+}
+
+/// The discriminative sweep steps each backbone layer at the rate the run would give it: with
+/// layer groups the early layers learn slower, so the curve after the first update differs.
+#[test]
+fn the_discriminative_lr_finder_sweeps_the_trainings_layer_rates() {
+    let device = Device::flex();
+    let data = dataset(&["bird", "flower"], 4, 96);
+    let sweep = |layer_groups: bool| {
+        let cfg = TrainConfig {
+            mode: graft_train::Mode::Discriminative,
+            batch_size: 4,
+            input_size: 96,
+            layer_groups,
+            ..TrainConfig::default()
+        };
+        block_on(lr_find_for_run(&pretrained(), &data, &cfg, Some(3), &device, |_, _, _| async {}))
+            .expect("the sweep runs")
+            .losses
+    };
+    let (flat, grouped) = (sweep(false), sweep(true));
+    assert_eq!(flat.len(), 3);
+    assert_eq!(flat[0], grouped[0], "the first loss comes before any update");
+    assert_ne!(flat[1..], grouped[1..], "layer groups must reach the sweep's update");
 }
 
 #[test]

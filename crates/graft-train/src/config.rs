@@ -99,6 +99,12 @@ impl TrainConfig {
         self.backbone_ratio * 10f64.powf(depth - 1.0)
     }
 
+    /// [`Self::backbone_layer_factor`] for each of `count` backbone layers: the trainer, the
+    /// GPU's start-up check and the LR finder all step with these.
+    pub fn backbone_factors(&self, count: usize) -> Vec<f64> {
+        (0..count).map(|i| self.backbone_layer_factor(i, count)).collect()
+    }
+
     /// Number of distinct cached feature sets in frozen mode.
     pub fn cached_views(&self) -> usize {
         match self.augment {

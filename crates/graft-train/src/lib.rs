@@ -41,7 +41,7 @@ pub use probe::{
 };
 pub use schedule::OneCycle;
 pub use speed::{measure_speed, ModeSpeed, SpeedReading, CUT_BEHIND, SPEED_BATCH, SPEED_FROZEN_BATCH, SPEED_INPUT};
-pub use trainer::{RunResult, TrainError, TrainedModel, Trainer};
+pub use trainer::{step_every_layer, RunResult, TrainError, TrainedModel, Trainer};
 
 /// Held by the tests that count GPU launches: the launch observer sees every launch in the
 /// process, and the test harness runs tests side by side, so two such tests at once would count

@@ -199,9 +199,8 @@ impl StepModel {
         let spec = HeadSpec { kind: HeadKind::Replace, num_classes: classes, seed };
         let model = ImageClassifier::from_pretrained(pretrained, &spec, &device).map_err(|e| e.to_string())?;
         let cfg = TrainConfig::default();
-        let count = model.backbone.num_layers();
         Ok(Self {
-            factors: (0..count).map(|i| cfg.backbone_layer_factor(i, count)).collect(),
+            factors: cfg.backbone_factors(model.backbone.num_layers()),
             // The trainer's own optimiser: on a GPU its fused AdamW kernel is checked too.
             optimizer: crate::optim::adamw(cfg.weight_decay),
             backbone: model.backbone.fork(&autodiff).train(),

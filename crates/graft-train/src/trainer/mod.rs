@@ -17,7 +17,7 @@ mod extract;
 mod train_step;
 mod validate;
 
-pub(crate) use train_step::step_every_layer;
+pub use train_step::step_every_layer;
 
 use crate::config::{Mode, TrainConfig};
 use crate::events::{CancelToken, EpochMetrics, Evaluation, Failure, PhaseKind, RunOutcome, Summary, TrainEvent};

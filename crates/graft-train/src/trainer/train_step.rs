@@ -118,8 +118,7 @@ impl Trainer {
     /// learning rate.
     fn update_all(&mut self, logits: Tensor<2>, labels: &[usize], lr: f64) {
         let mut grads = self.loss(logits, labels).backward();
-        let count = self.backbone.num_layers();
-        let factors: Vec<f64> = (0..count).map(|i| self.cfg.backbone_layer_factor(i, count)).collect();
+        let factors = self.cfg.backbone_factors(self.backbone.num_layers());
         step_every_layer(&mut self.optimizer, &mut grads, &mut self.head, &mut self.backbone, lr, &factors);
     }
 }
@@ -129,8 +128,8 @@ impl Trainer {
 /// (its state is keyed by parameter), in one update: on a GPU the parameters are stepped two per
 /// launch, across layers at different rates, in place (each layer is replaced by its taken
 /// version at once, so nothing else holds its parameters). The trainer's fine-tuning step and
-/// the start-up check of the GPU (`crate::probe`) both run this.
-pub(crate) fn step_every_layer(
+/// the start-up check of the GPU (`crate::probe`) and the lab's LR finder all run this.
+pub fn step_every_layer(
     optimizer: &mut GraftAdamW,
     grads: &mut Gradients,
     head: &mut Head,
